@@ -1,0 +1,68 @@
+"""Small file helpers shared by every writer: atomic replacement and clear load errors."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+
+class DataError(ValueError):
+    """A file exists but its content is unusable; the message names the file and the problem."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A crash or an exception leaves the previous file untouched. The temp file keeps the target's
+    suffix so writers that pick a format by extension (numpy, trimesh, imageio) still work.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=parent)
+    except OSError as e:
+        raise OSError(f"cannot write {path}: {e.strerror or e}") from e
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` and move the result onto ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+    return Path(path)
+
+
+def torch_save(obj, path: str | os.PathLike) -> Path:
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+def torch_load(path: str | os.PathLike):
+    """``torch.load`` that never unpickles arbitrary objects and names the file on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing file: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or unsafe files
+        raise DataError(f"{path}: not a readable torch file ({type(e).__name__}: {str(e).splitlines()[0]})") from e
+
+
+def default_device(name: str | None = None) -> torch.device:
+    """CUDA when present, CPU otherwise; an explicit name wins."""
+    if name:
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda requested but CUDA is not available")
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
