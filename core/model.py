@@ -102,6 +102,12 @@ class Decoder(nn.Module):
             if arch.weight_norm and layer < self.num_layers - 1:
                 lin = weight_norm(lin)
             setattr(self, f"lin{layer}", lin)
+        # Start with outputs near zero: the clamped loss has no gradient where |prediction| > 0.1,
+        # and the default init of a narrow net can put every output beyond it (training then never starts).
+        last = getattr(self, f"lin{self.num_layers - 1}")
+        with torch.no_grad():
+            last.weight.mul_(0.01)
+            last.bias.zero_()
         self.dropout = nn.Dropout(arch.dropout_prob)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -217,8 +217,10 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
         raise DataError(f"SamplesPerScene {cfg.SamplesPerScene} must be divisible by 2 x {world} processes")
     half = cfg.SamplesPerScene // 2
 
-    gen = torch.Generator().manual_seed(cfg.Seed)
-    model = AutoDecoder(cfg.arch, n_scenes, cfg.CodeBound, cfg.CodeInitStdDev, gen).to(dev)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG left as it was
+        torch.manual_seed(cfg.Seed)
+        gen = torch.Generator().manual_seed(cfg.Seed)
+        model = AutoDecoder(cfg.arch, n_scenes, cfg.CodeBound, cfg.CodeInitStdDev, gen).to(dev)
     schedules = [make_schedule(s) for s in cfg.LearningRateSchedule]
     if len(schedules) != 2:
         raise DataError(f"{exp_dir / 'specs.json'}: LearningRateSchedule needs two entries (decoder, codes)")

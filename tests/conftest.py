@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny synthetic dataset and a tiny model trained in seconds."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1 if os.environ.get("CI") else 2)
+
+TINY_SPECS = {
+    "CodeLength": 8,
+    "NetworkSpecs": {"dims": [32] * 4, "latent_in": [2], "dropout": [], "dropout_prob": 0.0,
+                     "norm_layers": [0, 1, 2, 3], "weight_norm": True},
+    "NumEpochs": 40,
+    "SnapshotFrequency": 20,
+    "AdditionalSnapshots": [],
+    "LearningRateSchedule": [{"Type": "Step", "Initial": 0.005, "Interval": 20, "Factor": 0.5},
+                             {"Type": "Step", "Initial": 0.02, "Interval": 20, "Factor": 0.5}],
+    "SamplesPerScene": 512,
+    "ScenesPerBatch": 2,
+    "LogFrequency": 5,
+    "Description": ["the official examples use a list here"],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Four synthetic chairs sampled into the official layout (3 train, 1 test)."""
+    from core.samples import prepare
+    from core.shapes import synth
+
+    root = tmp_path_factory.mktemp("tiny")
+    synth("chairs", 4, 7, root / "meshes" / "chairs", progress=False)
+    prepare(root / "meshes" / "chairs", root / "data", split_test=0.25, samples=20_000, workers=1, progress=False)
+    return root / "data"
+
+
+def write_specs(exp: Path, data: Path, **overrides) -> Path:
+    exp.mkdir(parents=True, exist_ok=True)
+    specs = {**TINY_SPECS, "DataSource": str(data), "TrainSplit": str(data / "splits" / "chairs_train.json"),
+             **overrides}
+    (exp / "specs.json").write_text(json.dumps(specs))
+    return exp
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment(tiny_data, tmp_path_factory) -> Path:
+    """A tiny model trained for a few seconds; its bundle is exp/bundle.safetensors."""
+    from core.train import train
+
+    exp = write_specs(tmp_path_factory.mktemp("exp") / "tiny", tiny_data)
+    train(exp, progress=False)
+    return exp

@@ -1,0 +1,65 @@
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from core.bundle import load_bundle
+from core.fileio import DataError, torch_load
+from core.train import read_log, train
+from tests.conftest import write_specs
+
+
+def test_training_lowers_loss_and_writes_everything(tiny_experiment):
+    log = read_log(tiny_experiment)
+    assert log["loss"][-5:].mean() < 0.7 * log["loss"][:3].mean()
+    for sub in ("ModelParameters", "LatentCodes", "OptimizerParameters"):
+        assert (tiny_experiment / sub / "latest.pth").is_file()
+        assert (tiny_experiment / sub / "20.pth").is_file()
+    assert (tiny_experiment / "loss.png").stat().st_size > 1000
+    bundle = load_bundle(tiny_experiment / "bundle.safetensors")
+    assert len(bundle.latents) == 3 and bundle.arch.latent_size == 8
+    assert bundle.latents.scales.min() > 0  # normalisation parameters travel with the codes
+    assert torch_load(tiny_experiment / "LatentCodes" / "latest.pth")["latent_codes"]["weight"].shape == (3, 8)
+
+
+def test_resume_continues_the_same_run(tiny_data, tmp_path):
+    straight = write_specs(tmp_path / "a", tiny_data, NumEpochs=12, LogFrequency=3)
+    train(straight, progress=False)
+    split = write_specs(tmp_path / "b", tiny_data, NumEpochs=12, LogFrequency=3)
+    train(split, epochs=6, progress=False)
+    train(split, resume=True, progress=False)
+    a, b = load_bundle(straight / "bundle.safetensors"), load_bundle(split / "bundle.safetensors")
+    assert torch.allclose(a.latents.codes, b.latents.codes, atol=1e-6)
+    x = torch.rand(50, 11)
+    assert torch.allclose(a.decoder(x), b.decoder(x), atol=1e-6)
+    assert list(read_log(split)["epoch"]) == list(range(1, 13))
+
+
+def test_batch_larger_than_dataset_is_clamped(tiny_data, tmp_path):
+    exp = write_specs(tmp_path / "c", tiny_data, ScenesPerBatch=64, NumEpochs=2)
+    with pytest.warns(UserWarning, match="ScenesPerBatch 64 > 3 scenes"):
+        train(exp, progress=False)
+    assert len(read_log(exp)["epoch"]) == 2
+
+
+def test_missing_samples_file_is_named(tiny_data, tmp_path):
+    import json
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"synthetic": {"chairs": ["no_such_chair"]}}))
+    exp = write_specs(tmp_path / "d", tiny_data, TrainSplit=str(split))
+    with pytest.raises(FileNotFoundError, match="no_such_chair.npz"):
+        train(exp, progress=False)
+
+
+def test_ddp_two_gloo_processes(tiny_data, tmp_path):
+    exp = write_specs(tmp_path / "ddp", tiny_data, NumEpochs=4, LogFrequency=2)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "core", "train", str(exp), "--device", "cpu"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert list(read_log(exp)["epoch"]) == [1, 2, 3, 4]
+    assert len(load_bundle(exp / "bundle.safetensors").latents) == 3
