@@ -231,3 +231,33 @@ def open_model(spec: str | Path) -> Bundle:
             return load_bundle(path / "bundle.safetensors")
         return import_experiment(path)
     return load_bundle(path)
+
+
+def read_code_file(path: str | Path, latent_size: int) -> torch.Tensor:
+    """One latent code from .npy (L,) / (1, L) or an official reconstruction .pth (1, 1, L)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing latent code file: {path}")
+    if path.suffix == ".pth":
+        z = torch_load(path)
+    else:
+        try:
+            z = torch.from_numpy(np.load(path, allow_pickle=False))
+        except (ValueError, OSError) as e:
+            raise DataError(f"{path}: not a readable .npy code ({e})") from e
+    if not isinstance(z, torch.Tensor) or z.numel() != latent_size:
+        shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+        raise DataError(f"{path}: a code of {latent_size} numbers was expected, found {shape}")
+    z = z.reshape(latent_size).float()
+    if not torch.isfinite(z).all():
+        raise DataError(f"{path}: the code contains NaN or infinite values")
+    return z
+
+
+def write_code_file(z: torch.Tensor, path: str | Path) -> Path:
+    """Write a code as .npy (L,) or, for .pth, the official (1, 1, L) tensor."""
+    path = Path(path)
+    z = z.detach().cpu().float()
+    if path.suffix == ".pth":
+        return atomic_write(path, lambda tmp: torch.save(z.reshape(1, 1, -1), tmp))
+    return atomic_write(path, lambda tmp: np.save(tmp, z.numpy()))

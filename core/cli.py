@@ -54,6 +54,75 @@ def cmd_info(a) -> None:
                       "epoch": b.info.get("epoch")}, indent=2))
 
 
+def _pick_code(bundle, a):
+    from .bundle import read_code_file
+
+    if a.latent:
+        return read_code_file(a.latent, bundle.arch.latent_size), Path(a.latent).stem, None
+    i = bundle.latents.index(a.shape) if a.shape is not None else (a.index or 0)
+    z = bundle.code(i)
+    return z, bundle.latents.names[i], i
+
+
+def _shape_key(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def cmd_mesh(a) -> None:
+    from .bundle import open_model
+    from .meshing import export_mesh, mesh_code
+
+    bundle = open_model(a.model)
+    z, name, i = _pick_code(bundle, a)
+    mesh = mesh_code(bundle.decoder, z, a.res, dense=a.dense)
+    if mesh.is_empty:
+        raise ValueError(f"no surface for {name}: {mesh.stats['empty_reason']}")
+    if a.original_frame:
+        if i is None:
+            raise ValueError("--original-frame needs --shape or --index (a latent file has no normalisation)")
+        mesh = mesh.transformed(bundle.latents.offsets[i].numpy(), float(bundle.latents.scales[i]))
+    export_mesh(mesh, a.output)
+    s = mesh.stats
+    print(f"{name}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces at {a.res}^3; evaluated "
+          f"{s['fraction']:.1%} of the grid in {s['eval_ms']:.0f} ms, marching cubes {s['mc_ms']:.0f} ms -> {a.output}")
+
+
+def cmd_interpolate(a) -> None:
+    from tqdm import tqdm
+
+    from .bundle import open_model
+    from .interpolate import interpolate
+    from .meshing import export_mesh, mesh_code
+
+    bundle = open_model(a.model)
+    za, zb = bundle.code(_shape_key(a.a)), bundle.code(_shape_key(a.b))
+    out = Path(a.output)
+    meshes = []
+    for k in tqdm(range(a.steps), desc="interpolate"):
+        t = k / max(1, a.steps - 1)
+        mesh = mesh_code(bundle.decoder, interpolate(za, zb, t, a.slerp), a.res)
+        meshes.append(mesh)
+        if not mesh.is_empty:
+            export_mesh(mesh, out / f"step_{k:03d}.{a.format}")
+    print(f"wrote {a.steps} meshes to {out}")
+    if a.animation:
+        from .render import render_images, save_animation
+
+        save_animation(render_images(meshes), a.animation)
+        print(f"animation: {a.animation}")
+
+
+def cmd_bench(a) -> None:
+    from .bench import bench_mesh, bench_train
+
+    if a.what == "mesh":
+        from .bundle import open_model
+
+        bench_mesh(tuple(a.res), bundle=open_model(a.model) if a.model else None)
+    elif a.what == "train":
+        bench_train()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepsdf", description="DeepSDF Explorer command-line tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -97,6 +166,35 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="describe a model (bundle, experiment folder or 'default')")
     s.add_argument("model")
     s.set_defaults(func=cmd_info)
+    s = sub.add_parser("mesh", help="mesh one latent code of a model")
+    s.add_argument("model", help="bundle, official experiment folder, or 'default'")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--shape", help="shape name in the latent table")
+    g.add_argument("--index", type=int, help="row of the latent table")
+    g.add_argument("--latent", help="code file (.npy or official .pth)")
+    s.add_argument("--res", type=int, default=256, help="cells per axis over [-1, 1]")
+    s.add_argument("--dense", action="store_true", help="evaluate every node (the exact reference)")
+    s.add_argument("--original-frame", action="store_true", help="undo the shape's normalisation")
+    s.add_argument("-o", "--output", required=True, help=".ply, .obj, .stl, .glb or .off")
+    s.set_defaults(func=cmd_mesh)
+
+    s = sub.add_parser("interpolate", help="mesh the path between two shapes")
+    s.add_argument("model")
+    s.add_argument("a", help="shape name or index")
+    s.add_argument("b", help="shape name or index")
+    s.add_argument("--steps", type=int, default=10)
+    s.add_argument("--slerp", action="store_true", help="spherical instead of linear")
+    s.add_argument("--res", type=int, default=128)
+    s.add_argument("--format", default="ply", choices=["ply", "obj", "stl", "glb", "off"])
+    s.add_argument("--animation", help="also write a .gif or .mp4 of the sequence")
+    s.add_argument("-o", "--output", required=True, help="output folder")
+    s.set_defaults(func=cmd_interpolate)
+
+    s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
+    s.add_argument("what", choices=["mesh", "train"])
+    s.add_argument("--model", help="mesh: a bundle to use instead of the wrapped paper-size decoder")
+    s.add_argument("--res", type=int, nargs="+", default=[64, 128, 256])
+    s.set_defaults(func=cmd_bench)
     return p
 
 

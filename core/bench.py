@@ -1,0 +1,164 @@
+"""Benchmarks: every ratio is against a baseline measured in the same run, on the same machine."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .meshing import dense_values, marching_cubes, mesh_code
+from .metrics import chamfer
+from .model import Architecture, Decoder, latent_field
+
+REFERENCE_CHUNK = 2**18  # official deep_sdf/mesh.py evaluates the grid in chunks of 2^18 points
+
+
+def box_sdf(x: torch.Tensor, centre, half) -> torch.Tensor:
+    q = (x - torch.tensor(centre, dtype=x.dtype)).abs() - torch.tensor(half, dtype=x.dtype)
+    return q.clamp(min=0).norm(dim=1) + q.max(1).values.clamp(max=0)
+
+
+def analytic_chair(x: torch.Tensor, plate: float = 0.01) -> torch.Tensor:
+    """A chair of boxes whose back is a plate ``plate`` thick: thin parts must survive meshing."""
+    d = box_sdf(x, (0, 0, 0), (0.4, 0.03, 0.4))
+    for sx in (-1, 1):
+        for sz in (-1, 1):
+            d = torch.minimum(d, box_sdf(x, (0.35 * sx, -0.35, 0.35 * sz), (0.03, 0.35, 0.03)))
+    return torch.minimum(d, box_sdf(x, (0, 0.4, -0.37), (0.4, 0.4, plate / 2)))
+
+
+class AnalyticWrapped(nn.Module):
+    """A real decoder's cost with an analytic field's values: analytic(xyz) + 0 * decoder(rows).
+
+    The network is evaluated in full (so timings are the decoder's), while the exact field is known
+    everywhere (so a 256^3 reference mesh can be computed without the network).
+    """
+
+    def __init__(self, decoder: Decoder, sdf: Callable[[torch.Tensor], torch.Tensor]):
+        super().__init__()
+        self.decoder, self.sdf = decoder, sdf
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.sdf(rows[:, -3:])[:, None] + 0.0 * self.decoder(rows)
+
+    def field(self, z: torch.Tensor):
+        net = latent_field(self.decoder, z)
+        return lambda xyz: self.sdf(xyz) + 0.0 * net(xyz)
+
+
+def reference_values(decoder: nn.Module, z: torch.Tensor, res: int, max_points: int | None = None) -> tuple[np.ndarray | None, float]:
+    """The official pipeline's evaluation: every node, rows [z, xyz] built per chunk of 2^18.
+
+    Returns (values or None when only timed, seconds); with ``max_points`` only a sub-block is timed
+    and the seconds are extrapolated to the full grid.
+    """
+    n = res + 1
+    total = n ** 3
+    todo = total if max_points is None else min(total, max_points)
+    ax = torch.linspace(-1, 1, n)
+    out = torch.empty(todo)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for s in range(0, todo, REFERENCE_CHUNK):
+            lin = torch.arange(s, min(s + REFERENCE_CHUNK, todo))
+            xyz = torch.stack([ax[lin // (n * n)], ax[(lin // n) % n], ax[lin % n]], 1)
+            rows = torch.cat([z.reshape(1, -1).expand(len(lin), -1), xyz], 1)
+            out[s:s + len(lin)] = decoder(rows)[:, 0]
+    seconds = (time.perf_counter() - t0) * total / todo
+    return (out.reshape(n, n, n).numpy() if todo == total else None), seconds
+
+
+def bench_mesh(resolutions=(64, 128, 256), bundle=None, exact_budget_s: float = 240.0,
+               plate: float = 0.01, echo=print) -> list[dict]:
+    """Reference (dense + scikit-image) vs ours (narrow band + Flying Edges), same decoder and code.
+
+    Without a bundle: the paper-size decoder (8x512, L=256) wrapped around an analytic chair with a
+    ``plate``-thick back. References that would take longer than ``exact_budget_s`` are timed on a
+    sub-block and extrapolated (marked "est.").
+    """
+    from skimage.measure import marching_cubes as sk_mc
+
+    torch.manual_seed(0)
+    if bundle is None:
+        model = AnalyticWrapped(Decoder(Architecture()).eval(), lambda x: analytic_chair(x, plate))
+        z = torch.randn(256) * 0.05
+        decoder, field, ref_model = model.decoder, model.field(z), model
+        what = f"paper-size decoder 8x512/L256 wrapped around an analytic chair ({plate}-thick back)"
+    else:
+        z = bundle.latents.codes[0]
+        decoder, field, ref_model, what = bundle.decoder, None, bundle.decoder, "bundle decoder, code 0"
+    echo(f"bench mesh: {what}; {torch.get_num_threads()} torch threads")
+    # decoder throughput in reference style, to estimate the budget
+    _, per_node = reference_values(ref_model, z, 63, max_points=REFERENCE_CHUNK // 4)
+    per_node /= 64 ** 3
+    rows = []
+    echo(f"{'res':>5} {'ref s':>10} {'ours s':>8} {'ratio':>8} {'evaluated':>10} {'chamfer':>10} {'verts ref':>10} {'verts ours':>10}")
+    for res in resolutions:
+        n = res + 1
+        estimated = per_node * n ** 3 > exact_budget_s
+        values, ref_eval = reference_values(ref_model, z, res, max_points=REFERENCE_CHUNK if estimated else None)
+        if values is None and bundle is None:  # exact field known: the reference's values, without the network
+            ax = torch.linspace(-1, 1, n)
+            grid = torch.stack(torch.meshgrid(ax, ax, ax, indexing="ij"), -1).reshape(-1, 3)
+            values = analytic_chair(grid, plate).reshape(n, n, n).numpy()
+        t0 = time.perf_counter()
+        ours = mesh_code(decoder, z, res, field_fn=field)
+        t_ours = time.perf_counter() - t0
+        ref_verts, mc_s = None, 0.0
+        if values is not None:
+            t0 = time.perf_counter()
+            v, f, _, _ = sk_mc(values, 0.0, spacing=(2.0 / res,) * 3)
+            mc_s = time.perf_counter() - t0
+            ref_verts = v - 1.0
+        t_ref = ref_eval + mc_s
+        cd = chamfer(ref_verts, ours.vertices) if ref_verts is not None else float("nan")
+        row = {"res": res, "ref_s": t_ref, "estimated": estimated, "ours_s": t_ours, "ratio": t_ref / t_ours,
+               "fraction": ours.stats["fraction"], "chamfer": cd,
+               "verts_ref": len(ref_verts) if ref_verts is not None else None, "verts_ours": len(ours.vertices)}
+        rows.append(row)
+        echo(f"{res:>5} {t_ref:>9.1f}{'*' if estimated else ' '} {t_ours:>8.2f} {row['ratio']:>7.1f}x "
+             f"{row['fraction']:>9.2%} {cd:>10.2e} {row['verts_ref'] or '-':>10} {row['verts_ours']:>10}")
+    if any(r["estimated"] for r in rows):
+        echo("* reference evaluation timed on a sub-block of 2^18 points and extrapolated to the full grid; "
+             "its mesh comes from the exact field (the network's share is 0 x decoder)" if bundle is None else
+             "* reference evaluation extrapolated from a sub-block; no reference mesh at this size")
+    return rows
+
+
+def bench_train(arch: Architecture | None = None, batch_points: int = 32768, steps: int = 6, echo=print) -> dict:
+    """Training throughput (points/s) and its FLOP rate as a share of the machine's fp32 matmul rate."""
+    from .train import PRESETS
+
+    arch = arch or Architecture.from_specs(PRESETS["cpu"])
+    decoder = Decoder(arch).train()
+    opt = torch.optim.Adam(decoder.parameters(), 1e-4)
+    rows = torch.rand(batch_points, arch.latent_size + 3)
+    gt = torch.rand(batch_points, 1) * 0.2 - 0.1
+
+    def step():
+        loss = (decoder(rows).clamp(-0.1, 0.1) - gt).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    pts_s = steps * batch_points / (time.perf_counter() - t0)
+    # forward + backward (two matmuls per layer) = 3x the forward FLOPs
+    achieved = 3 * arch.flops_per_point() * pts_s
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t0 = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    peak = 5 * 2 * 2048**3 / (time.perf_counter() - t0)
+    result = {"points_per_s": pts_s, "decoder_gflops": achieved / 1e9, "matmul_gflops": peak / 1e9, "ratio": achieved / peak}
+    echo(f"bench train: {len(arch.dims)}x{max(arch.dims)} L{arch.latent_size}, {batch_points} points per step, "
+         f"{torch.get_num_threads()} threads")
+    echo(f"  {pts_s:,.0f} points/s = {achieved / 1e9:.1f} GFLOP/s; fp32 matmul {peak / 1e9:.1f} GFLOP/s; "
+         f"ratio {result['ratio']:.2f}")
+    return result

@@ -1,0 +1,68 @@
+"""Off-screen pictures of meshes (README grids, thumbnails, turntables) through pyvista."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_write
+from .meshing import SurfaceMesh
+
+CAMERA = [(1.8, 1.2, 2.6), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)]  # front-left, slightly above (y up, front +z)
+COLOR = "#d8b48a"
+
+
+def _plotter(size=(480, 480), shape=(1, 1)):
+    import pyvista as pv
+
+    if not os.environ.get("DISPLAY") and os.name == "posix" and shutil.which("Xvfb"):
+        pv.start_xvfb()
+    return pv.Plotter(off_screen=True, window_size=list(size), shape=shape)
+
+
+def _polydata(mesh: SurfaceMesh):
+    import pyvista as pv
+
+    faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
+    return pv.PolyData(mesh.vertices, faces)
+
+
+def render_images(meshes: list[SurfaceMesh], size=(480, 480), azimuths=None) -> list[np.ndarray]:
+    """One RGB image per mesh (or per azimuth in degrees for a single mesh), same camera."""
+    p = _plotter(size)
+    frames = []
+    items = [(m, 0.0) for m in meshes] if azimuths is None else [(meshes[0], a) for a in azimuths]
+    actor = None
+    for mesh, az in items:
+        if actor is not None:
+            p.remove_actor(actor)
+        actor = p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True) if not mesh.is_empty else None
+        p.camera_position = CAMERA
+        p.camera.azimuth = az
+        frames.append(p.screenshot(return_img=True))
+    p.close()
+    return frames
+
+
+def save_animation(frames: list[np.ndarray], path: str | Path, fps: int = 12) -> Path:
+    """GIF or MP4 (by extension) through imageio, written atomically."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if path.suffix.lower() not in (".gif", ".mp4"):
+        raise ValueError(f"{path}: animations are .gif or .mp4")
+    kwargs = {"duration": 1000 / fps, "loop": 0} if path.suffix.lower() == ".gif" else {"fps": fps}
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.stack(frames), **kwargs))
+
+
+def save_grid(meshes: list[SurfaceMesh], path: str | Path, cols: int = 4, cell: int = 250) -> Path:
+    import imageio.v3 as iio
+
+    images = render_images(meshes, (cell, cell))
+    rows = -(-len(images) // cols)
+    blank = np.full_like(images[0], 255)
+    images += [blank] * (rows * cols - len(images))
+    grid = np.vstack([np.hstack(images[r * cols:(r + 1) * cols]) for r in range(rows)])
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, grid))
