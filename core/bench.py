@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -162,3 +163,47 @@ def bench_train(arch: Architecture | None = None, batch_points: int = 32768, ste
     echo(f"  {pts_s:,.0f} points/s = {achieved / 1e9:.1f} GFLOP/s; fp32 matmul {peak / 1e9:.1f} GFLOP/s; "
          f"ratio {result['ratio']:.2f}")
     return result
+
+
+def ground_truth_points(data_dir, ds: str, cls: str, inst: str):
+    """SurfaceSamples of a shape mapped into its normalised (unit-sphere) frame."""
+    from pathlib import Path
+
+    import trimesh
+
+    data_dir = Path(data_dir)
+    pts = np.asarray(trimesh.load(data_dir / "SurfaceSamples" / ds / cls / f"{inst}.ply").vertices)
+    with np.load(data_dir / "NormalizationParameters" / ds / cls / f"{inst}.npz") as npz:
+        return (pts + npz["offset"]) * float(npz["scale"][0])
+
+
+def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=print) -> list[dict]:
+    """Adam-800 (official recipe) vs Levenberg-Marquardt on held-out shapes: time, iterations, Chamfer."""
+    from .bundle import read_split
+    from .fit import FitData, fit_adam, fit_lm
+    from .metrics import sample_surface
+    from .samples import read_sdf_npz
+
+    entries = read_split(split)[:count]
+    echo(f"bench fit: {len(entries)} held-out shapes, {len(bundle.arch.dims)}x{max(bundle.arch.dims)} "
+         f"L{bundle.arch.latent_size}, mesh {res}^3, Chamfer x1e3 (official, unit-sphere frame)")
+    echo(f"{'shape':>16} {'adam s':>8} {'lm s':>7} {'speed-up':>9} {'adam it':>8} {'lm it':>6} {'CD adam':>8} {'CD lm':>7}")
+    rows = []
+    for ds, cls, inst in entries:
+        data = FitData.from_sdf(*read_sdf_npz(Path(data_dir) / "SdfSamples" / ds / cls / f"{inst}.npz"))
+        truth = ground_truth_points(data_dir, ds, cls, inst)
+        row = {"shape": inst}
+        for name, solver in (("adam", fit_adam), ("lm", fit_lm)):
+            result = solver(bundle.decoder, data)
+            mesh = mesh_code(bundle.decoder, result.code, res)
+            row[name] = {"seconds": result.seconds, "iterations": result.iterations,
+                         "chamfer": chamfer(sample_surface(mesh), truth) if not mesh.is_empty else float("inf")}
+        rows.append(row)
+        a, l = row["adam"], row["lm"]
+        echo(f"{inst:>16} {a['seconds']:>8.1f} {l['seconds']:>7.2f} {a['seconds'] / l['seconds']:>8.1f}x "
+             f"{a['iterations']:>8} {l['iterations']:>6} {1e3 * a['chamfer']:>8.3f} {1e3 * l['chamfer']:>7.3f}")
+    mean = lambda k, f: float(np.mean([r[k][f] for r in rows]))
+    echo(f"{'mean':>16} {mean('adam', 'seconds'):>8.1f} {mean('lm', 'seconds'):>7.2f} "
+         f"{mean('adam', 'seconds') / mean('lm', 'seconds'):>8.1f}x {'':>8} {'':>6} "
+         f"{1e3 * mean('adam', 'chamfer'):>8.3f} {1e3 * mean('lm', 'chamfer'):>7.3f}")
+    return rows

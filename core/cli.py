@@ -112,6 +112,23 @@ def cmd_interpolate(a) -> None:
         print(f"animation: {a.animation}")
 
 
+def cmd_reconstruct(a) -> None:
+    from .bundle import open_model
+    from .reconstruct import reconstruct
+
+    bundle = open_model(a.model)
+    split = a.split or bundle.info.get("specs", {}).get("TestSplit")
+    if not split:
+        raise ValueError("no split given and the model records no TestSplit: pass --split")
+    data = a.data or bundle.info.get("data_source")
+    if not data:
+        raise ValueError("no data folder given and the model records none: pass --data")
+    out = a.output or (Path(a.model).parent if Path(a.model).is_file() else Path(a.model))
+    records = reconstruct(bundle, data, split, out, a.method, a.res)
+    done = [r for r in records if not r.get("skipped")]
+    print(f"reconstructed {len(done)} shapes ({len(records) - len(done)} already done) into {out}/Reconstructions")
+
+
 def cmd_bench(a) -> None:
     from .bench import bench_mesh, bench_train
 
@@ -121,6 +138,16 @@ def cmd_bench(a) -> None:
         bench_mesh(tuple(a.res), bundle=open_model(a.model) if a.model else None)
     elif a.what == "train":
         bench_train()
+    elif a.what == "fit":
+        from .bench import bench_fit
+        from .bundle import open_model
+
+        bundle = open_model(a.model or "default")
+        split = a.split or bundle.info.get("specs", {}).get("TestSplit")
+        data = a.data or bundle.info.get("data_source")
+        if not split or not data:
+            raise ValueError("bench fit needs held-out shapes: pass --data and --split")
+        bench_fit(bundle, data, split, count=a.count)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,9 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="output folder")
     s.set_defaults(func=cmd_interpolate)
 
+    s = sub.add_parser("reconstruct", help="fit codes to a split's SDF samples and mesh them (official layout)")
+    s.add_argument("model")
+    s.add_argument("--data", help="data folder (default: the model's training data source)")
+    s.add_argument("--split", help="split JSON (default: the model's TestSplit)")
+    s.add_argument("--method", default="lm", choices=["lm", "adam"])
+    s.add_argument("--res", type=int, default=256)
+    s.add_argument("-o", "--output", help="folder to hold Reconstructions/ (default: the model's folder)")
+    s.set_defaults(func=cmd_reconstruct)
+
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
-    s.add_argument("what", choices=["mesh", "train"])
-    s.add_argument("--model", help="mesh: a bundle to use instead of the wrapped paper-size decoder")
+    s.add_argument("what", choices=["mesh", "train", "fit"])
+    s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit: the model (default 'default')")
+    s.add_argument("--data", help="fit: data folder (default: the model's data source)")
+    s.add_argument("--split", help="fit: split of held-out shapes (default: the model's TestSplit)")
+    s.add_argument("--count", type=int, default=3, help="fit: number of held-out shapes")
     s.add_argument("--res", type=int, nargs="+", default=[64, 128, 256])
     s.set_defaults(func=cmd_bench)
     return p

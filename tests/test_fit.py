@@ -1,0 +1,86 @@
+import pytest
+import torch
+
+from core.bundle import load_bundle
+from core.fit import FitData, fit, fit_adam, fit_lm, jacobian
+from core.jobs import Cancelled
+from core.model import latent_field
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_experiment):
+    return load_bundle(tiny_experiment / "bundle.safetensors")
+
+
+def synthetic_samples(bundle, z, n=6000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xyz = torch.rand(n, 3, generator=g) * 2 - 1
+    with torch.no_grad():
+        sdf = latent_field(bundle.decoder, z)(xyz)
+    return FitData(xyz, sdf, torch.zeros(n, dtype=torch.bool))
+
+
+def field_error(bundle, z_fit, z_true):
+    xyz = torch.rand(4000, 3, generator=torch.Generator().manual_seed(9)) * 2 - 1
+    with torch.no_grad():
+        a, b = latent_field(bundle.decoder, z_fit)(xyz), latent_field(bundle.decoder, z_true)(xyz)
+    return (a.clamp(-0.1, 0.1) - b.clamp(-0.1, 0.1)).abs().mean().item()
+
+
+def test_jacobian_matches_torch_func(tiny):
+    z = tiny.latents.codes[0]
+    xyz = torch.rand(5, 3) * 2 - 1
+    pred, J = jacobian(tiny.decoder, z, xyz)
+
+    def f(code, p):
+        return tiny.decoder(torch.cat([code, p])[None])[0, 0]
+
+    for i in range(5):
+        ref = torch.func.jacrev(f)(z, xyz[i])
+        assert torch.allclose(J[i], ref, atol=1e-6)
+        assert torch.isclose(pred[i], f(z, xyz[i]), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lm", "adam"])
+def test_recovers_the_code_that_made_the_samples(tiny, method):
+    z_true = tiny.latents.codes[1]
+    data = synthetic_samples(tiny, z_true)
+    start = field_error(tiny, torch.zeros_like(z_true), z_true)
+    kwargs = {"iterations": 200} if method == "adam" else {}
+    result = fit(tiny.decoder, data, method, **kwargs)
+    assert field_error(tiny, result.code, z_true) < 0.25 * start
+    assert result.losses[-1] < result.losses[0]
+    assert all(p.requires_grad for p in tiny.decoder.parameters())  # decoder left as found
+
+
+def test_lm_needs_far_fewer_iterations_than_adam(tiny):
+    z_true = tiny.latents.codes[2]
+    data = synthetic_samples(tiny, z_true)
+    lm = fit_lm(tiny.decoder, data)
+    adam = fit_adam(tiny.decoder, data, iterations=800)
+    assert lm.iterations <= 30
+    assert field_error(tiny, lm.code, z_true) <= 1.1 * field_error(tiny, adam.code, z_true) + 1e-3
+
+
+def test_free_space_rows_only_push_outwards(tiny):
+    z = tiny.latents.codes[0]
+    data = synthetic_samples(tiny, z, n=200)
+    free = FitData(data.xyz, torch.zeros(200), torch.ones(200, dtype=torch.bool))
+    from core.fit import residuals
+    r = residuals(torch.linspace(-0.5, 0.5, 200), free)
+    assert (r[100:] == 0).all() and (r[:100] < 0).all()
+
+
+def test_cancel_and_bad_input(tiny):
+    data = synthetic_samples(tiny, tiny.latents.codes[0], n=500)
+    calls = []
+    with pytest.raises(Cancelled):
+        fit_lm(tiny.decoder, data, cancelled=lambda: len(calls) > 0 or calls.append(1))
+    with pytest.raises(ValueError, match="NaN"):
+        FitData(torch.full((3, 3), float("nan")), torch.zeros(3), torch.zeros(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no samples"):
+        FitData(torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"xyz \(n, 3\)"):
+        FitData(torch.zeros(4, 2), torch.zeros(4), torch.zeros(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="unknown fitting method"):
+        fit(tiny.decoder, data, "sgd")
