@@ -1,0 +1,158 @@
+"""Explore panel: shape browser with filter, A/B interpolation slider, resolution, play, new shape."""
+from __future__ import annotations
+
+import torch
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from core.interpolate import interpolate
+from core.model import LatentTable
+
+RESOLUTIONS = [32, 64, 128, 256, 384, 512]
+SLIDER_STEPS = 1000
+
+
+class ExplorePanel(QWidget):
+    codeChanged = Signal(object, bool)  # code tensor, is_preview (slider moving)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.latents: LatentTable | None = None
+        self.extra: dict[str, torch.Tensor] = {}  # fitted or sampled codes, shown in the list too
+        self.filter = QLineEdit(placeholderText="Filter shapes…")
+        self.list = QListWidget()
+        self.a, self.b = QComboBox(), QComboBox()
+        self.slider = QSlider(Qt.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.t_label = QLabel("t = 0.00")
+        self.extrapolate = QCheckBox("extrapolate (−0.5…1.5)")
+        self.spherical = QCheckBox("spherical")
+        self.resolution = QComboBox()
+        self.resolution.addItems([str(r) for r in RESOLUTIONS])
+        self.resolution.setCurrentText("128")
+        self.play = QPushButton("▶ Play")
+        self.play.setCheckable(True)
+        self.new_shape = QPushButton("New shape")
+        self.timer = QTimer(self, interval=120)
+        self._direction = 1
+
+        form = QFormLayout()
+        form.addRow("A", self.a)
+        form.addRow("B", self.b)
+        form.addRow("Resolution", self.resolution)
+        row = QHBoxLayout()
+        row.addWidget(self.play)
+        row.addWidget(self.new_shape)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(form)
+        layout.addWidget(self.t_label)
+        layout.addWidget(self.slider)
+        layout.addWidget(self.extrapolate)
+        layout.addWidget(self.spherical)
+        layout.addLayout(row)
+
+        self.filter.textChanged.connect(self._apply_filter)
+        self.list.currentTextChanged.connect(self._pick_from_list)
+        self.slider.valueChanged.connect(lambda _: self._emit(self.slider.isSliderDown()))
+        self.slider.sliderReleased.connect(lambda: self._emit(False))
+        for w in (self.a, self.b):
+            w.currentIndexChanged.connect(lambda _: self._emit(False))
+        self.spherical.toggled.connect(lambda _: self._emit(False))
+        self.extrapolate.toggled.connect(lambda _: self._emit(False))
+        self.resolution.currentTextChanged.connect(lambda _: self._emit(False))
+        self.play.toggled.connect(lambda on: self.timer.start() if on else self.timer.stop())
+        self.timer.timeout.connect(self._advance)
+        self.new_shape.clicked.connect(self.sample_new_shape)
+
+    # --- model ------------------------------------------------------------------------------------
+    def set_latents(self, latents: LatentTable) -> None:
+        self.latents = latents
+        self.extra = {}
+        self._refill()
+        self.a.setCurrentIndex(0)
+        self.b.setCurrentIndex(min(1, len(latents) - 1))
+        self.list.setCurrentRow(0)
+
+    def add_code(self, name: str, z: torch.Tensor) -> None:
+        """Add a fitted or sampled code to the browser and pickers, and show it."""
+        self.extra[name] = z.detach().clone()
+        self._refill()
+        self.a.setCurrentText(name)
+        self.set_t(0.0)
+
+    def _names(self) -> list[str]:
+        return (self.latents.names if self.latents else []) + list(self.extra)
+
+    def _refill(self) -> None:
+        for w in (self.list, self.a, self.b):
+            w.blockSignals(True)
+        a, b = self.a.currentText(), self.b.currentText()
+        self.list.clear()
+        self.list.addItems(self._names())
+        for combo, keep in ((self.a, a), (self.b, b)):
+            combo.clear()
+            combo.addItems(self._names())
+            if keep:
+                combo.setCurrentText(keep)
+        for w in (self.list, self.a, self.b):
+            w.blockSignals(False)
+        self._apply_filter(self.filter.text())
+
+    def code_of(self, name: str) -> torch.Tensor:
+        if name in self.extra:
+            return self.extra[name]
+        return self.latents.codes[self.latents.index(name)]
+
+    # --- interaction ------------------------------------------------------------------------------
+    def t(self) -> float:
+        u = self.slider.value() / SLIDER_STEPS
+        return -0.5 + 2 * u if self.extrapolate.isChecked() else u
+
+    def set_t(self, t: float) -> None:
+        u = (t + 0.5) / 2 if self.extrapolate.isChecked() else t
+        self.slider.setValue(round(min(max(u, 0), 1) * SLIDER_STEPS))
+        self._emit(False)
+
+    def current_code(self) -> torch.Tensor | None:
+        if not self.latents or not self.a.currentText() or not self.b.currentText():
+            return None
+        return interpolate(self.code_of(self.a.currentText()), self.code_of(self.b.currentText()), self.t(),
+                           self.spherical.isChecked())
+
+    def res(self) -> int:
+        return int(self.resolution.currentText())
+
+    def _emit(self, preview: bool) -> None:
+        self.t_label.setText(f"t = {self.t():.2f}")
+        z = self.current_code()
+        if z is not None:
+            self.codeChanged.emit(z, preview)
+
+    def _apply_filter(self, text: str) -> None:
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            item.setHidden(text.lower() not in item.text().lower())
+
+    def _pick_from_list(self, name: str) -> None:
+        if name:
+            self.a.blockSignals(True)
+            self.a.setCurrentText(name)
+            self.a.blockSignals(False)
+            self.set_t(0.0)
+
+    def _advance(self) -> None:
+        value = self.slider.value() + self._direction * SLIDER_STEPS // 40
+        if not 0 <= value <= SLIDER_STEPS:
+            self._direction *= -1
+            value = min(max(value, 0), SLIDER_STEPS)
+        self.slider.setValue(value)
+        self._emit(True)
+
+    def sample_new_shape(self) -> None:
+        """Draw a code from a Gaussian fitted to the latent table (the learned prior)."""
+        codes = self.latents.codes
+        z = codes.mean(0) + codes.std(0) * torch.randn(codes.shape[1])
+        self.add_code(f"sample {len([n for n in self.extra if n.startswith('sample')]) + 1}", z)

@@ -1,0 +1,86 @@
+"""Background workers: heavy work off the GUI thread, results back through Qt signals.
+
+``MeshService`` keeps one worker thread and one pending request: a new request replaces the pending
+one and interrupts the one in flight (latest request wins), so dragging a slider never queues work.
+Signals carry numpy arrays only; VTK objects are touched on the GUI thread alone.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from core.jobs import Cancelled
+from core.meshing import mesh_levels
+
+
+def lower_thread_priority(niceness: int = 10) -> None:
+    """Let the GUI thread win the CPU over this worker (and the torch threads it starts)."""
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError:
+            pass
+
+
+class MeshService(QObject):
+    meshReady = Signal(int, object)  # request id, SurfaceMesh (each level, coarse first)
+    failed = Signal(int, str)
+    busy = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cond = threading.Condition()
+        self._pending = None
+        self._latest = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="mesh-service", daemon=True)
+        self._thread.start()
+
+    def request(self, decoder, z: torch.Tensor, res: int, progressive: bool = True) -> int:
+        """Queue meshing of code ``z``; returns the request id carried by ``meshReady``."""
+        with self._cond:
+            self._latest += 1
+            self._pending = (self._latest, decoder, z.detach().clone(), res, progressive)
+            self._cond.notify()
+            return self._latest
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._latest += 1
+            self._pending = None
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._latest += 1
+            self._cond.notify()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        lower_thread_priority()
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                rid, decoder, z, res, progressive = self._pending
+                self._pending = None
+            stale = lambda: rid != self._latest
+            self.busy.emit(True)
+            try:
+                for mesh in mesh_levels(decoder, z, res, cancelled=stale):
+                    if stale():
+                        break
+                    if progressive or mesh.stats["res"] == res:
+                        self.meshReady.emit(rid, mesh)
+            except Cancelled:
+                pass
+            except Exception as e:  # reported to the user, the service keeps running
+                self.failed.emit(rid, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+            finally:
+                self.busy.emit(False)
