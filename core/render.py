@@ -38,7 +38,8 @@ def render_images(meshes: list[SurfaceMesh], size=(480, 480), azimuths=None) -> 
     for mesh, az in items:
         if actor is not None:
             p.remove_actor(actor)
-        actor = p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True) if not mesh.is_empty else None
+        actor = (p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True, split_sharp_edges=True)
+                 if not mesh.is_empty else None)
         p.camera_position = CAMERA
         p.camera.azimuth = az
         frames.append(p.screenshot(return_img=True))
