@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .fileio import DataError
 
 
@@ -129,6 +131,57 @@ def cmd_reconstruct(a) -> None:
     print(f"reconstructed {len(done)} shapes ({len(records) - len(done)} already done) into {out}/Reconstructions")
 
 
+def cmd_render_depth(a) -> None:
+    import trimesh
+
+    from .scan import Camera, Scan, look_at_pose, render_depth, save_scan
+
+    src = Path(a.source)
+    if src.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb"):
+        from .samples import load_mesh, normalize
+
+        mesh = load_mesh(src)
+        if not a.no_normalize:
+            mesh = normalize(mesh)[0]
+        truth = src.stem
+    else:
+        from .bundle import open_model
+        from .meshing import mesh_code
+
+        bundle = open_model(a.source)
+        z, truth, _ = _pick_code(bundle, a)
+        surface = mesh_code(bundle.decoder, z, 128)
+        mesh = trimesh.Trimesh(surface.vertices, surface.faces, process=False)
+    try:
+        az, el = (float(x) for x in a.view.split(","))
+        w, h = (int(x) for x in a.res.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--view is AZ,EL in degrees and --res is WxH (got {a.view!r}, {a.res!r})") from None
+    camera = Camera.from_fov(w, h, a.fov)
+    pose = look_at_pose(az, el, a.distance)
+    depth = render_depth(mesh, camera, pose)
+    save_scan(Scan(depth, camera, pose, truth, extra={"view": [az, el]}), a.output)
+    print(f"{a.output}: {np.isfinite(depth).sum()} of {w * h} pixels hit {truth} (sidecar {Path(a.output).with_suffix('.json').name})")
+
+
+def cmd_complete(a) -> None:
+    from .bundle import open_model, write_code_file
+    from .completion import complete
+    from .meshing import export_mesh
+    from .scan import load_scan
+
+    bundle = open_model(a.model)
+    scan = load_scan(a.scan, depth_scale=a.depth_scale)
+    c = complete(bundle, scan, a.method, a.res, a.noise, a.noise_kind, a.seed)
+    if c.mesh.is_empty:
+        raise ValueError(f"the fitted code has no surface: {c.mesh.stats['empty_reason']}")
+    export_mesh(c.mesh, a.output)
+    if a.code:
+        write_code_file(c.result.code, a.code)
+    print(f"{a.scan}: {a.method} fit in {c.result.seconds:.2f} s, {c.result.iterations} iterations, "
+          f"loss {c.result.losses[-1]:.5f} -> {a.output}")
+
+
 def cmd_bench(a) -> None:
     from .bench import bench_mesh, bench_train
 
@@ -225,6 +278,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--res", type=int, default=256)
     s.add_argument("-o", "--output", help="folder to hold Reconstructions/ (default: the model's folder)")
     s.set_defaults(func=cmd_reconstruct)
+
+    s = sub.add_parser("render-depth", help="render a depth scan (16-bit PNG + sidecar JSON) of a mesh or a model's shape")
+    s.add_argument("source", help="mesh file, or a model (bundle, experiment, 'default')")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--shape")
+    g.add_argument("--index", type=int)
+    g.add_argument("--latent")
+    s.add_argument("--view", default="30,20", help="AZ,EL in degrees (azimuth about +y from the front)")
+    s.add_argument("--res", default="320x240", help="WxH pixels")
+    s.add_argument("--fov", type=float, default=50.0, help="horizontal field of view, degrees")
+    s.add_argument("--distance", type=float, default=2.5, help="camera distance from the origin")
+    s.add_argument("--no-normalize", action="store_true", help="mesh is already in the model frame")
+    s.add_argument("-o", "--output", required=True, help="scan .png (the sidecar .json goes beside it)")
+    s.set_defaults(func=cmd_render_depth)
+
+    s = sub.add_parser("complete", help="complete a shape from one depth scan")
+    s.add_argument("model")
+    s.add_argument("scan", help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON")
+    s.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma injected before fitting")
+    s.add_argument("--noise-kind", default="depth", choices=["depth", "inverse"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--method", default="lm", choices=["lm", "adam"])
+    s.add_argument("--depth-scale", type=float, help="override the sidecar's depth_scale")
+    s.add_argument("--res", type=int, default=128)
+    s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_complete)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
     s.add_argument("what", choices=["mesh", "train", "fit"])

@@ -1,0 +1,320 @@
+"""Depth scans: loading, camera sidecars, back-projection, noise, completion samples, rendering.
+
+Conventions. Depth is the z coordinate in an OpenCV camera frame (x right, y down, z forward), in the
+model's units after ``depth_scale`` (stored value / scale). Missing pixels are 0 (PNG) or NaN/≤0 (float)
+and become NaN. The pose is the 4x4 **camera-to-model** matrix: it maps camera coordinates into the
+model's normalised frame.
+
+Sidecar JSON (``scan.png`` -> ``scan.json``, found automatically)::
+
+    {"intrinsics": {"fx": .., "fy": .., "cx": .., "cy": .., "width": W, "height": H}
+                   | {"width": W, "height": H, "intrinsic_matrix": [9 numbers, column-major]}  (Open3D)
+                   | "K.txt" (a 3x3 matrix file, path relative to the sidecar),
+     "camera_to_model": [[4x4]], "depth_scale": 1000, "ground_truth": "chairs_00003"}
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .fileio import DataError, atomic_write
+from .fit import FitData
+
+SIDECAR_HELP = ("write a sidecar JSON next to the image with 'intrinsics' (fx, fy, cx, cy, width, height or "
+                "an Open3D intrinsic) and 'camera_to_model' (4x4), or pass them explicitly")
+
+
+@dataclass
+class Camera:
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self):
+        if not (self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0):
+            raise DataError(f"invalid intrinsics: fx={self.fx}, fy={self.fy}, size {self.width}x{self.height} "
+                            "(focal lengths and size must be positive)")
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, fov_deg: float = 50.0) -> "Camera":
+        f = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
+        return cls(f, f, (width - 1) / 2, (height - 1) / 2, width, height)
+
+    @classmethod
+    def parse(cls, spec, base: Path | None = None, size: tuple[int, int] | None = None) -> "Camera":
+        """fx/fy/cx/cy dict, Open3D PinholeCameraIntrinsic dict, or a path to such a JSON or to a 3x3 K
+        text file. ``size`` (width, height) fills in a missing image size (a K file has none)."""
+        if isinstance(spec, (str, Path)):
+            path = Path(spec) if base is None else base / spec
+            if not path.is_file():
+                raise FileNotFoundError(f"missing intrinsics file: {path}")
+            if path.suffix == ".json":
+                try:
+                    return cls.parse(json.loads(path.read_text()), size=size)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}: invalid JSON ({e})") from e
+            try:
+                K = np.loadtxt(path)
+            except ValueError as e:
+                raise DataError(f"{path}: not a 3x3 matrix of numbers ({e})") from e
+            if K.shape != (3, 3):
+                raise DataError(f"{path}: a 3x3 intrinsic matrix was expected, found shape {K.shape}")
+            spec = {"K": K.tolist()}
+        if not isinstance(spec, dict):
+            raise DataError(f"intrinsics must be an object, got {type(spec).__name__}")
+        spec = dict(spec)
+        if size is not None:
+            spec.setdefault("width", size[0])
+            spec.setdefault("height", size[1])
+        try:
+            if "intrinsic_matrix" in spec:  # Open3D: column-major 3x3
+                K = np.asarray(spec["intrinsic_matrix"], float).reshape(3, 3, order="F")
+            elif "K" in spec:
+                K = np.asarray(spec["K"], float).reshape(3, 3)
+            else:
+                K = np.array([[spec["fx"], 0, spec["cx"]], [0, spec["fy"], spec["cy"]], [0, 0, 1]], float)
+            return cls(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), int(spec["width"]), int(spec["height"]))
+        except KeyError as e:
+            raise DataError(f"intrinsics lack {e}: give fx, fy, cx, cy (or a K matrix) and width, height") from None
+        except ValueError as e:
+            raise DataError(f"intrinsics are malformed ({e})") from None
+
+    def to_dict(self) -> dict:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
+
+
+@dataclass
+class Scan:
+    depth: np.ndarray  # (H, W) float32, NaN = missing
+    camera: Camera
+    camera_to_model: np.ndarray  # (4, 4)
+    ground_truth: str | None = None
+    source: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Observed surface points and unit normals (facing the camera), both in the model frame."""
+        cam_pts, normals, valid = back_project(self.depth, self.camera)
+        R, t = self.camera_to_model[:3, :3], self.camera_to_model[:3, 3]
+        return cam_pts[valid] @ R.T + t, normals[valid] @ R.T
+
+    def camera_centre(self) -> np.ndarray:
+        return self.camera_to_model[:3, 3].copy()
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray:
+    """Depth image -> float32 (H, W) with NaN for missing pixels.
+
+    16-bit PNG: value / depth_scale (default 1000; TUM uses 5000), 0 = missing. Float TIFF/EXR/NPY/NPZ:
+    values as stored (depth_scale divides if given), non-positive or NaN = missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"missing depth image: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            depth = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                key = "depth" if "depth" in npz.files else (npz.files[0] if len(npz.files) == 1 else None)
+                if key is None:
+                    raise DataError(f"{path}: expected an array named 'depth', found {npz.files}")
+                depth = npz[key]
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            depth = tifffile.imread(path)
+        else:
+            import imageio.v3 as iio
+
+            depth = iio.imread(path)
+    except DataError:
+        raise
+    except Exception as e:  # image libraries raise many types for broken files
+        raise DataError(f"{path}: cannot read depth image ({type(e).__name__}: {e})") from e
+    depth = np.asarray(depth)
+    if depth.ndim == 3 and depth.shape[2] == 1:
+        depth = depth[..., 0]
+    if depth.ndim != 2:
+        raise DataError(f"{path}: a single-channel depth image was expected, found shape {depth.shape}")
+    if np.issubdtype(depth.dtype, np.integer):
+        out = depth.astype(np.float32) / float(depth_scale or 1000.0)
+    elif np.issubdtype(depth.dtype, np.floating):
+        out = depth.astype(np.float32) / float(depth_scale or 1.0)
+    else:
+        raise DataError(f"{path}: unsupported depth dtype {depth.dtype}")
+    out[~(out > 0)] = np.nan
+    if not np.isfinite(out).any():
+        raise DataError(f"{path}: the depth image has no valid pixels (all zero, negative or NaN)")
+    return out
+
+
+def sidecar_path(image: Path) -> Path:
+    return Path(image).with_suffix(".json")
+
+
+def load_scan(path: str | Path, camera: Camera | None = None, camera_to_model=None,
+              depth_scale: float | None = None) -> Scan:
+    """A depth image with its camera: explicit arguments win over the sidecar JSON."""
+    path = Path(path)
+    meta = {}
+    side = sidecar_path(path)
+    if side.is_file():
+        try:
+            meta = json.loads(side.read_text())
+        except json.JSONDecodeError as e:
+            raise DataError(f"{side}: invalid JSON ({e})") from e
+    depth = load_depth(path, depth_scale if depth_scale is not None else meta.get("depth_scale"))
+    if camera is None:
+        if "intrinsics" not in meta:
+            raise DataError(f"{path}: no intrinsics ({side.name} missing or without 'intrinsics'); {SIDECAR_HELP}")
+        camera = Camera.parse(meta["intrinsics"], side.parent, size=(depth.shape[1], depth.shape[0]))
+    if camera_to_model is None:
+        if "camera_to_model" not in meta:
+            raise DataError(f"{path}: no camera pose ({side.name} missing or without 'camera_to_model'); {SIDECAR_HELP}")
+        camera_to_model = meta["camera_to_model"]
+    pose = np.asarray(camera_to_model, float)
+    if pose.shape != (4, 4) or not np.isfinite(pose).all():
+        raise DataError(f"{path}: camera_to_model must be a finite 4x4 matrix, got shape {pose.shape}")
+    if depth.shape != (camera.height, camera.width):
+        raise DataError(f"{path}: image is {depth.shape[1]}x{depth.shape[0]} but the intrinsics say "
+                        f"{camera.width}x{camera.height}")
+    return Scan(depth, camera, pose, meta.get("ground_truth"), str(path), meta)
+
+
+def save_scan(scan: Scan, path: str | Path, depth_scale: float = 1000.0) -> Path:
+    """16-bit PNG (value = depth * depth_scale, 0 = missing) plus its sidecar JSON."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path}: scans are written as 16-bit PNG")
+    d = np.nan_to_num(scan.depth, nan=0.0) * depth_scale
+    if d.max() >= 65535:
+        raise ValueError(f"{path}: depth {np.nanmax(scan.depth):.2f} does not fit 16 bits at depth_scale {depth_scale}")
+    atomic_write(path, lambda tmp: iio.imwrite(tmp, np.round(d).astype(np.uint16)))
+    meta = {"intrinsics": scan.camera.to_dict(), "camera_to_model": scan.camera_to_model.tolist(),
+            "depth_scale": depth_scale, "ground_truth": scan.ground_truth,
+            **{k: v for k, v in scan.extra.items() if k not in ("intrinsics", "camera_to_model", "depth_scale", "ground_truth")}}
+    atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+    return path
+
+
+# --- geometry -------------------------------------------------------------------------------------
+
+def back_project(depth: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Camera-frame points (H, W, 3), unit normals facing the camera (H, W, 3) and the valid mask.
+
+    Normals come from the depth grid (cross product of neighbour differences); pixels without
+    valid neighbours in both directions are dropped.
+    """
+    H, W = depth.shape
+    u, v = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    z = depth
+    pts = np.stack([(u - cam.cx) * z / cam.fx, (v - cam.cy) * z / cam.fy, z], -1)
+    pad = np.pad(pts, ((1, 1), (1, 1), (0, 0)), constant_values=np.nan)
+    du = pad[1:-1, 2:] - pad[1:-1, :-2]
+    dv = pad[2:, 1:-1] - pad[:-2, 1:-1]
+    # fall back to one-sided differences at silhouettes
+    du = np.where(np.isnan(du), np.where(np.isnan(pad[1:-1, 2:] - pts), pts - pad[1:-1, :-2], pad[1:-1, 2:] - pts), du)
+    dv = np.where(np.isnan(dv), np.where(np.isnan(pad[2:, 1:-1] - pts), pts - pad[:-2, 1:-1], pad[2:, 1:-1] - pts), dv)
+    n = np.cross(du, dv)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n = n / norm
+        flip = np.sum(n * pts, -1, keepdims=True) > 0  # face the camera (at the origin)
+    n = np.where(flip, -n, n)
+    valid = np.isfinite(z) & np.isfinite(n).all(-1) & (norm[..., 0] > 0)
+    return pts, n, valid
+
+
+def add_noise(depth: np.ndarray, sigma: float, kind: str = "depth", seed: int = 0) -> np.ndarray:
+    """Gaussian noise on depth (sigma in scene units) or on inverse depth (the paper's supplementary)."""
+    if sigma < 0:
+        raise ValueError(f"noise sigma must be >= 0, got {sigma}")
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, sigma, size=depth.shape).astype(np.float32)
+    if kind == "depth":
+        out = depth + noise
+    elif kind == "inverse":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = 1.0 / (1.0 / depth + noise)
+    else:
+        raise ValueError(f"unknown noise kind {kind!r} (depth or inverse)")
+    out = out.astype(np.float32)
+    out[~(out > 0)] = np.nan
+    return out
+
+
+def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, free_depth: float = 0.3,
+                       max_points: int = 20000, seed: int = 0) -> FitData:
+    """SDF samples for shape completion, the paper's way.
+
+    Each observed point gives two samples at +/- ``eta`` along its normal with targets +/- ``eta``;
+    ``free_per_point`` samples lie on the camera ray between 2*eta and ``free_depth`` in front of the
+    surface, where the shape must be outside (only a prediction below 0 is penalised).
+    """
+    points, normals = scan.points()
+    if len(points) == 0:
+        raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
+    rng = np.random.default_rng(seed)
+    if len(points) > max_points:
+        keep = rng.choice(len(points), max_points, replace=False)
+        points, normals = points[keep], normals[keep]
+    centre = scan.camera_centre()
+    rays = points - centre
+    rays /= np.linalg.norm(rays, axis=1, keepdims=True)
+    back = rng.uniform(2 * eta, free_depth, size=(len(points), free_per_point))
+    free = (points[:, None, :] - rays[:, None, :] * back[..., None]).reshape(-1, 3)
+    xyz = np.concatenate([points + eta * normals, points - eta * normals, free]).astype(np.float32)
+    sdf = np.concatenate([np.full(len(points), eta), np.full(len(points), -eta), np.zeros(len(free))]).astype(np.float32)
+    is_free = np.concatenate([np.zeros(2 * len(points), bool), np.ones(len(free), bool)])
+    return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
+
+
+def look_at_pose(azimuth_deg: float, elevation_deg: float, distance: float = 2.5) -> np.ndarray:
+    """Camera-to-model pose of an OpenCV camera on a sphere around the origin, looking at it.
+
+    Azimuth turns about +y from the +z (front) direction; elevation lifts the camera towards +y.
+    """
+    az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
+    eye = distance * np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
+    forward = -eye / np.linalg.norm(eye)
+    right = np.cross(forward, [0.0, 1.0, 0.0])
+    if np.linalg.norm(right) < 1e-6:
+        right = np.array([1.0, 0.0, 0.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
+    return pose
+
+
+def render_depth(mesh, camera: Camera, camera_to_model: np.ndarray) -> np.ndarray:
+    """Ray-cast a depth image of a trimesh mesh (model frame) from the given camera; NaN = background."""
+    import trimesh
+
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
+        raise DataError("render_depth needs a non-empty triangle mesh")
+    H, W = camera.height, camera.width
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    dirs_cam = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, np.ones_like(u, float)], -1).reshape(-1, 3)
+    R, t = camera_to_model[:3, :3], camera_to_model[:3, 3]
+    dirs = dirs_cam @ R.T
+    origins = np.broadcast_to(t, dirs.shape)
+    locations, index_ray, _ = mesh.ray.intersects_location(origins, dirs, multiple_hits=False)
+    depth = np.full(H * W, np.nan, np.float32)
+    z = (locations - t) @ R[:, 2]  # camera-frame z of each hit
+    order = np.argsort(-z)  # nearest hit written last
+    depth[index_ray[order]] = z[order]
+    return depth.reshape(H, W)
