@@ -1,0 +1,122 @@
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+import trimesh
+
+from core.cli import main
+from core.fileio import DataError
+from core.scan import (Camera, Scan, add_noise, completion_samples, load_depth, load_scan, look_at_pose,
+                       render_depth, save_scan)
+
+
+@pytest.fixture(scope="module")
+def sphere_scan():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
+    camera = Camera.from_fov(160, 120, 50)
+    pose = look_at_pose(40, 25, 2.0)
+    return Scan(render_depth(sphere, camera, pose), camera, pose, "sphere")
+
+
+def test_back_projection_of_rendered_sphere_lies_on_it(sphere_scan, tmp_path):
+    path = save_scan(sphere_scan, tmp_path / "s.png")
+    scan = load_scan(path)  # through the 16-bit PNG and the sidecar
+    points, normals = scan.points()
+    assert len(points) > 3000
+    r = np.linalg.norm(points, axis=1)
+    assert np.abs(r - 0.5).max() < 0.004  # millimetre quantisation + facets
+    radial = points / r[:, None]
+    assert np.median(np.sum(normals * radial, 1)) > 0.99
+    to_camera = scan.camera_centre() - points
+    assert (np.sum(normals * to_camera, 1) > 0).all()  # normals face the camera
+
+
+def test_png16_scales_and_missing_pixels(tmp_path):
+    raw = np.array([[0, 1000], [5000, 65535]], np.uint16)
+    iio.imwrite(tmp_path / "d.png", raw)
+    d = load_depth(tmp_path / "d.png")
+    assert np.isnan(d[0, 0]) and d[0, 1] == 1.0 and d[1, 0] == 5.0
+    assert load_depth(tmp_path / "d.png", depth_scale=5000)[1, 0] == 1.0  # TUM
+
+
+def test_float_formats(tmp_path):
+    depth = np.array([[0.5, np.nan], [-1.0, 2.0]], np.float32)
+    tifffile.imwrite(tmp_path / "d.tiff", depth)
+    np.save(tmp_path / "d.npy", depth)
+    np.savez(tmp_path / "d.npz", depth=depth)
+    for name in ("d.tiff", "d.npy", "d.npz"):
+        d = load_depth(tmp_path / name)
+        assert d[0, 0] == 0.5 and d[1, 1] == 2.0 and np.isnan(d[0, 1]) and np.isnan(d[1, 0])
+
+
+def test_intrinsics_formats(tmp_path):
+    o3d = {"width": 640, "height": 480, "intrinsic_matrix": [525.0, 0, 0, 0, 520.0, 0, 319.5, 239.5, 1]}
+    cam = Camera.parse(o3d)
+    assert (cam.fx, cam.fy, cam.cx, cam.cy) == (525.0, 520.0, 319.5, 239.5)
+    np.savetxt(tmp_path / "K.txt", [[500, 0, 100], [0, 501, 80], [0, 0, 1]])
+    cam = Camera.parse("K.txt", tmp_path, size=(200, 160))
+    assert (cam.fx, cam.fy, cam.cx, cam.width) == (500, 501, 100, 200)
+    with pytest.raises(DataError, match="focal lengths"):
+        Camera.parse({"fx": 0, "fy": 0, "cx": 1, "cy": 1, "width": 2, "height": 2})
+    with pytest.raises(DataError, match="lack 'fy'"):
+        Camera.parse({"fx": 1, "cx": 1, "cy": 1, "width": 2, "height": 2})
+
+
+def test_bad_scans_give_clear_errors(tmp_path):
+    iio.imwrite(tmp_path / "zero.png", np.zeros((4, 4), np.uint16))
+    with pytest.raises(DataError, match="zero.png: the depth image has no valid pixels"):
+        load_depth(tmp_path / "zero.png")
+    iio.imwrite(tmp_path / "rgb.png", np.ones((4, 4, 3), np.uint8))
+    with pytest.raises(DataError, match="single-channel"):
+        load_depth(tmp_path / "rgb.png")
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    with pytest.raises(DataError, match="junk.png: cannot read"):
+        load_depth(tmp_path / "junk.png")
+    iio.imwrite(tmp_path / "lonely.png", np.full((4, 4), 1000, np.uint16))
+    with pytest.raises(DataError, match="no intrinsics .*lonely.json.*camera_to_model"):
+        load_scan(tmp_path / "lonely.png")
+    (tmp_path / "lonely.json").write_text(json.dumps({"intrinsics": {"fx": 5, "fy": 5, "cx": 2, "cy": 2}}))
+    with pytest.raises(DataError, match="no camera pose"):
+        load_scan(tmp_path / "lonely.png")
+    (tmp_path / "lonely.json").write_text(json.dumps({"intrinsics": {"fx": 5, "fy": 5, "cx": 2, "cy": 2, "width": 8, "height": 8},
+                                                      "camera_to_model": np.eye(4).tolist()}))
+    with pytest.raises(DataError, match="image is 4x4 but the intrinsics say 8x8"):
+        load_scan(tmp_path / "lonely.png")
+    with pytest.raises(FileNotFoundError, match="missing depth image"):
+        load_depth(tmp_path / "nope.png")
+
+
+def test_noise_is_seeded_and_both_kinds_work(sphere_scan):
+    d = sphere_scan.depth
+    a, b = add_noise(d, 0.01, "depth", seed=3), add_noise(d, 0.01, "depth", seed=3)
+    assert np.array_equal(a, b, equal_nan=True)
+    valid = np.isfinite(d)
+    assert 0.008 < np.nanstd(a[valid] - d[valid]) < 0.012
+    inv = add_noise(d, 0.01, "inverse", seed=3)
+    assert np.nanstd(1 / inv[valid] - 1 / d[valid]) == pytest.approx(0.01, rel=0.2)
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        add_noise(d, 0.01, "salt")
+
+
+def test_completion_samples_follow_the_paper(sphere_scan):
+    data = completion_samples(sphere_scan, eta=0.02, max_points=1000)
+    n = 1000
+    assert len(data.sdf) == 3 * n
+    r = data.xyz.norm(dim=1).numpy()
+    assert np.allclose(r[:n], 0.52, atol=0.01) and np.allclose(r[n:2 * n], 0.48, atol=0.01)
+    assert data.free[2 * n:].all() and not data.free[:2 * n].any()
+    assert (r[2 * n:] > 0.5).all()  # free space lies outside the sphere, in front of the surface
+
+
+def test_render_and_complete_cli(tiny_experiment, tmp_path):
+    bundle = str(tiny_experiment / "bundle.safetensors")
+    scan = tmp_path / "scan.png"
+    assert main(["render-depth", bundle, "--index", "0", "--view", "20,15", "--res", "64x48", "-o", str(scan)]) == 0
+    assert json.loads(scan.with_suffix(".json").read_text())["ground_truth"] == "chairs_00007"
+    out = tmp_path / "done.ply"
+    assert main(["complete", bundle, str(scan), "--noise", "0.005", "--res", "32", "-o", str(out),
+                 "--code", str(tmp_path / "z.npy")]) == 0
+    assert out.stat().st_size > 0 and np.load(tmp_path / "z.npy").shape == (8,)
+    assert main(["complete", bundle, str(tmp_path / "missing.png"), "-o", str(out)]) == 1
