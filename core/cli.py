@@ -182,6 +182,19 @@ def cmd_complete(a) -> None:
           f"loss {c.result.losses[-1]:.5f} -> {a.output}")
 
 
+def cmd_evaluate(a) -> None:
+    from .bundle import open_model
+    from .experiments import evaluate
+
+    bundle = open_model(a.model)
+    data = a.data or bundle.info.get("data_source")
+    if not data:
+        raise ValueError("no data folder given and the model records none: pass --data")
+    out = a.output or (Path(a.model).parent / "evaluation" if Path(a.model).is_file() else Path("evaluation"))
+    for path in evaluate(bundle, data, out, a.experiments, a.res, a.method, a.count):
+        print(path.read_text())
+
+
 def cmd_bench(a) -> None:
     from .bench import bench_mesh, bench_train
 
@@ -305,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_complete)
+
+    s = sub.add_parser("evaluate", help="the paper's experiments: tables (Markdown, CSV) and plots")
+    s.add_argument("model")
+    s.add_argument("--data", help="data folder (default: the model's training data source)")
+    s.add_argument("--experiments", nargs="+", default=["known", "unknown", "completion", "noise", "interpolation"],
+                   choices=["known", "unknown", "completion", "noise", "interpolation"])
+    s.add_argument("--count", type=int, help="shapes per experiment (default: all)")
+    s.add_argument("--res", type=int, default=128)
+    s.add_argument("--method", default="lm", choices=["lm", "adam"])
+    s.add_argument("-o", "--output", help="output folder (default: evaluation/ beside the model)")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
     s.add_argument("what", choices=["mesh", "train", "fit"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -55,12 +56,15 @@ class FitData:
     def subset(self, idx: torch.Tensor) -> "FitData":
         return FitData(self.xyz[idx], self.sdf[idx], self.free[idx])
 
+    @cached_property
+    def _pools(self) -> tuple[torch.Tensor, torch.Tensor]:
+        outside = (self.sdf > 0) | self.free
+        return outside.nonzero()[:, 0].cpu(), (~outside).nonzero()[:, 0].cpu()
+
     def balanced(self, count: int, gen: torch.Generator) -> torch.Tensor:
         """``count`` row indices, half from outside rows (sdf > 0 or free) and half from inside rows."""
-        outside = ((self.sdf > 0) | self.free).nonzero()[:, 0].cpu()
-        inside = (~((self.sdf > 0) | self.free)).nonzero()[:, 0].cpu()
         parts = []
-        for pool, k in ((outside, count // 2), (inside, count - count // 2)):
+        for pool, k in zip(self._pools, (count // 2, count - count // 2)):
             if len(pool) == 0:
                 pool = torch.arange(len(self.sdf))
             parts.append(pool[torch.randint(len(pool), (k,), generator=gen)])

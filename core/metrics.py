@@ -23,7 +23,7 @@ def sample_surface(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POI
     return np.asarray(points, np.float64)
 
 
-def _nn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from each point of a to its nearest point of b."""
     if len(a) == 0 or len(b) == 0:
         raise ValueError("metrics need two non-empty point sets")
@@ -32,14 +32,14 @@ def _nn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
     """Official DeepSDF Chamfer distance between point sets (squared, summed over both directions)."""
-    return float(np.mean(_nn(a, b) ** 2) + np.mean(_nn(b, a) ** 2))
+    return float(np.mean(nearest_distances(a, b) ** 2) + np.mean(nearest_distances(b, a) ** 2))
 
 
 def emd(a: np.ndarray, b: np.ndarray, count: int = 500, seed: int = 0) -> float:
     """Earth mover's distance on ``count`` points per side: exact one-to-one assignment, mean distance."""
     rng = np.random.default_rng(seed)
-    a = a[rng.choice(len(a), count, replace=len(a) < count)]
-    b = b[rng.choice(len(b), count, replace=len(b) < count)]
+    a = a[rng.choice(len(a), count, replace=False)] if len(a) > count else a
+    b = b[rng.choice(len(b), count, replace=False)] if len(b) > count else b
     cost = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
     rows, cols = linear_sum_assignment(cost)
     return float(cost[rows, cols].mean())
@@ -47,16 +47,16 @@ def emd(a: np.ndarray, b: np.ndarray, count: int = 500, seed: int = 0) -> float:
 
 def accuracy(generated: np.ndarray, truth: np.ndarray, percentile: float = 90.0) -> float:
     """Mesh accuracy: the distance within which ``percentile`` % of generated points lie from the truth."""
-    return float(np.percentile(_nn(generated, truth), percentile))
+    return float(np.percentile(nearest_distances(generated, truth), percentile))
 
 
 def completion(generated: np.ndarray, truth: np.ndarray, threshold: float = 0.01) -> float:
     """Share of ground-truth points within ``threshold`` of the generated surface."""
-    return float(np.mean(_nn(truth, generated) <= threshold))
+    return float(np.mean(nearest_distances(truth, generated) <= threshold))
 
 
 def fscore(generated: np.ndarray, truth: np.ndarray, tau: float = 0.01) -> float:
     """F-score at distance ``tau`` (absolute units of the frame of the points)."""
-    precision = np.mean(_nn(generated, truth) <= tau)
-    recall = np.mean(_nn(truth, generated) <= tau)
+    precision = np.mean(nearest_distances(generated, truth) <= tau)
+    recall = np.mean(nearest_distances(truth, generated) <= tau)
     return float(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))

@@ -120,3 +120,16 @@ def test_render_and_complete_cli(tiny_experiment, tmp_path):
                  "--code", str(tmp_path / "z.npy")]) == 0
     assert out.stat().st_size > 0 and np.load(tmp_path / "z.npy").shape == (8,)
     assert main(["complete", bundle, str(tmp_path / "missing.png"), "-o", str(out)]) == 1
+
+
+def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
+    bundle = str(tiny_experiment / "bundle.safetensors")
+    out = tmp_path / "eval"
+    assert main(["evaluate", bundle, "--data", str(tiny_data), "--count", "1", "--res", "32", "-o", str(out)]) == 0
+    for name in ("known_shapes", "unknown_shapes", "completion", "noise_sweep", "interpolation"):
+        text = (out / f"{name}.md").read_text()
+        assert "**mean**" in text and (out / f"{name}.csv").is_file()
+    assert (out / "noise_sweep.png").stat().st_size > 1000
+    import csv
+    rows = list(csv.DictReader(open(out / "completion.csv")))
+    assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0

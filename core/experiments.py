@@ -1,0 +1,237 @@
+"""The paper's experiments on a trained model: each writes a CSV, a Markdown table and PNG plots.
+
+All distances are in the unit-sphere (normalised) frame; Chamfer follows the official convention and
+tables print it x 1e3. Ground truth is the data folder's SurfaceSamples mapped into that frame.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .bench import ground_truth_points
+from .bundle import Bundle, read_split
+from .completion import complete
+from .fileio import atomic_write
+from .fit import FitData, fit
+from .interpolate import interpolate
+from .meshing import SurfaceMesh, mesh_code
+from .metrics import accuracy, chamfer, completion, emd, fscore, nearest_distances, sample_surface
+from .samples import load_mesh, normalize, read_sdf_npz
+from .scan import Camera, Scan, look_at_pose, render_depth
+
+TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
+
+
+@dataclass
+class Context:
+    bundle: Bundle
+    data_dir: Path
+    out_dir: Path
+    res: int = 128
+    method: str = "lm"
+    count: int | None = None  # shapes per experiment (None: all)
+
+    def split(self, which: str) -> list[tuple[str, str, str]]:
+        specs = self.bundle.info.get("specs", {})
+        key = {"train": "TrainSplit", "test": "TestSplit"}[which]
+        path = specs.get(key)
+        if path is None:
+            found = sorted((self.data_dir / "splits").glob(f"*_{which}.json"))
+            if not found:
+                raise FileNotFoundError(f"{self.data_dir / 'splits'}: no *_{which}.json split")
+            path = found[0]
+        entries = read_split(path)
+        return entries[: self.count] if self.count else entries
+
+    def truth(self, entry) -> np.ndarray:
+        return ground_truth_points(self.data_dir, *entry)
+
+    def mesh_path(self, entry) -> Path:
+        sources = json.loads((self.data_dir / "splits" / f"{entry[1]}_sources.json").read_text())
+        return Path(sources[entry[2]])
+
+
+def shape_metrics(mesh: SurfaceMesh, truth: np.ndarray) -> dict:
+    if mesh.is_empty:
+        return {"chamfer": float("inf"), "emd": float("inf"), "accuracy": float("inf"), "completion": 0.0, "fscore": 0.0}
+    pts = sample_surface(mesh)
+    return {"chamfer": chamfer(pts, truth), "emd": emd(pts, truth), "accuracy": accuracy(pts, truth),
+            "completion": completion(pts, truth, TAU), "fscore": fscore(pts, truth, TAU)}
+
+
+class TrainingShapes:
+    """Ground-truth surface points of the training shapes, for 'which training shape is nearest?'."""
+
+    def __init__(self, ctx: Context, points: int = 3000):
+        self.names, self.points = [], []
+        rng = np.random.default_rng(0)
+        for entry in read_split_all(ctx):
+            p = ctx.truth(entry)
+            self.names.append(entry[2])
+            self.points.append(p[rng.choice(len(p), min(points, len(p)), replace=False)])
+
+    def nearest(self, pts: np.ndarray) -> tuple[str, float]:
+        sub = pts[np.random.default_rng(1).choice(len(pts), min(3000, len(pts)), replace=False)]
+        d = [chamfer(sub, p) for p in self.points]
+        i = int(np.argmin(d))
+        return self.names[i], float(d[i])
+
+
+def read_split_all(ctx: Context):
+    count, ctx.count = ctx.count, None
+    try:
+        return ctx.split("train")
+    finally:
+        ctx.count = count
+
+
+def write_table(rows: list[dict], out: Path, title: str, note: str = "") -> Path:
+    """CSV plus a Markdown table with mean and median rows (Chamfer x1e3)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    keys = list(rows[0])
+    atomic_write(out.with_suffix(".csv"), lambda tmp: _csv(tmp, rows, keys))
+    numeric = [k for k in keys if isinstance(rows[0][k], (int, float)) and not isinstance(rows[0][k], bool)]
+
+    def fmt(k, v):
+        if isinstance(v, float):
+            return f"{1e3 * v:.3f}" if k in ("chamfer", "nearest_chamfer", "scan_error", "midpoint_to_a", "midpoint_to_b") else f"{v:.4f}"
+        return str(v)
+
+    lines = [f"## {title}", "", note, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(k, r[k]) for k in keys) + " |" for r in rows]
+    for stat, fn in (("**mean**", np.mean), ("**median**", np.median)):
+        lines.append("| " + " | ".join(stat if k == keys[0] else (fmt(k, float(fn([r[k] for r in rows])))
+                                                                  if k in numeric else "") for k in keys) + " |")
+    text = "\n".join(lines) + "\n"
+    atomic_write(out.with_suffix(".md"), lambda tmp: tmp.write_text(text))
+    return out.with_suffix(".md")
+
+
+def _csv(tmp: Path, rows, keys):
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _plot(path: Path, xs, series: dict, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=100)
+    for label, ys in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp))
+    plt.close(fig)
+    return path
+
+
+# --- experiments ----------------------------------------------------------------------------------
+
+def known_shapes(ctx: Context) -> Path:
+    """Mesh the training codes and compare with the training shapes."""
+    names = ctx.bundle.latents.names
+    rows = []
+    for entry in tqdm(ctx.split("train"), desc="known shapes"):
+        mesh = mesh_code(ctx.bundle.decoder, ctx.bundle.code(names.index(entry[2])), ctx.res)
+        rows.append({"shape": entry[2], **shape_metrics(mesh, ctx.truth(entry))})
+    return write_table(rows, ctx.out_dir / "known_shapes", "Known shapes (training codes)",
+                       f"Chamfer x1e3 (official), EMD, accuracy (90th pct), completion and F-score at {TAU}; mesh {ctx.res}^3.")
+
+
+def unknown_shapes(ctx: Context) -> Path:
+    """Fit codes to held-out shapes' SDF samples, mesh them, compare with the shapes."""
+    rows = []
+    for entry in tqdm(ctx.split("test"), desc="unknown shapes"):
+        data = FitData.from_sdf(*read_sdf_npz(ctx.data_dir / "SdfSamples" / entry[0] / entry[1] / f"{entry[2]}.npz"))
+        result = fit(ctx.bundle.decoder, data, ctx.method)
+        mesh = mesh_code(ctx.bundle.decoder, result.code, ctx.res)
+        rows.append({"shape": entry[2], **shape_metrics(mesh, ctx.truth(entry)), "fit_s": result.seconds})
+    return write_table(rows, ctx.out_dir / "unknown_shapes", f"Unknown shapes ({ctx.method} fit)",
+                       f"Held-out shapes; Chamfer x1e3 (official); mesh {ctx.res}^3.")
+
+
+def scan_of(ctx: Context, entry, view=(30.0, 20.0), size=(320, 240)) -> Scan:
+    mesh = normalize(load_mesh(ctx.mesh_path(entry)))[0]
+    camera = Camera.from_fov(*size)
+    pose = look_at_pose(*view)
+    return Scan(render_depth(mesh, camera, pose), camera, pose, entry[2])
+
+
+def shape_completion(ctx: Context, nearest: TrainingShapes | None = None) -> Path:
+    """Complete held-out shapes from one rendered depth view."""
+    nearest = nearest or TrainingShapes(ctx)
+    rows = []
+    for entry in tqdm(ctx.split("test"), desc="completion"):
+        c = complete(ctx.bundle, scan_of(ctx, entry), ctx.method, ctx.res)
+        m = shape_metrics(c.mesh, ctx.truth(entry))
+        name, d = nearest.nearest(sample_surface(c.mesh)) if not c.mesh.is_empty else ("-", float("inf"))
+        rows.append({"shape": entry[2], **m, "nearest_training": name, "nearest_chamfer": d, "fit_s": c.result.seconds})
+    return write_table(rows, ctx.out_dir / "completion", "Shape completion from one depth view",
+                       "View azimuth 30, elevation 20; Chamfer x1e3 to the full shape; nearest training shape by Chamfer.")
+
+
+def noise_sweep(ctx: Context, sigmas=(0.0, 0.005, 0.01, 0.02, 0.03), kind: str = "depth") -> Path:
+    """Completion error as depth noise grows, next to the noisy scan's own error."""
+    entries = ctx.split("test")[:3]
+    scans = [(scan_of(ctx, e), ctx.truth(e)) for e in entries]
+    rows = []
+    for sigma in tqdm(sigmas, desc="noise sweep"):
+        comp, own = [], []
+        for k, (scan, truth) in enumerate(scans):
+            c = complete(ctx.bundle, scan, ctx.method, ctx.res, noise=sigma, noise_kind=kind, seed=k)
+            comp.append(shape_metrics(c.mesh, truth)["chamfer"])
+            # the scan's own error: mean squared distance of its points to the surface, x2 as Chamfer sums two directions
+            own.append(2 * float(np.mean(nearest_distances(c.scan.points()[0], truth) ** 2)))
+        rows.append({"sigma": sigma, "chamfer": float(np.mean(comp)), "scan_error": float(np.mean(own))})
+    _plot(ctx.out_dir / "noise_sweep.png", [r["sigma"] for r in rows],
+          {"completion Chamfer": [1e3 * r["chamfer"] for r in rows], "noisy scan error": [1e3 * r["scan_error"] for r in rows]},
+          f"noise sigma ({kind})", "x1e3", "Completion under depth noise")
+    return write_table(rows, ctx.out_dir / "noise_sweep", f"Noise sweep ({kind} noise)",
+                       f"Mean over {len(scans)} held-out shapes. scan_error = 2 x mean squared distance of the noisy scan's points to the surface.")
+
+
+def interpolation(ctx: Context, pairs: int = 5, nearest: TrainingShapes | None = None) -> Path:
+    """Midpoints between training codes: distance to both ends and to the nearest training shape."""
+    nearest = nearest or TrainingShapes(ctx)
+    names = ctx.bundle.latents.names
+    train = {e[2]: ctx.truth(e) for e in read_split_all(ctx)}
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in tqdm(range(pairs), desc="interpolation"):
+        i, j = rng.choice(len(names), 2, replace=False)
+        mid = mesh_code(ctx.bundle.decoder, interpolate(ctx.bundle.code(int(i)), ctx.bundle.code(int(j)), 0.5), ctx.res)
+        if mid.is_empty:
+            continue
+        pts = sample_surface(mid)
+        name, d = nearest.nearest(pts)
+        rows.append({"a": names[i], "b": names[j], "midpoint_to_a": chamfer(pts, train[names[i]]),
+                     "midpoint_to_b": chamfer(pts, train[names[j]]), "nearest_training": name, "nearest_chamfer": d})
+    return write_table(rows, ctx.out_dir / "interpolation", "Interpolation midpoints",
+                       "Chamfer x1e3 of the t = 0.5 mesh to both ends and to the nearest training shape (is the model copying?).")
+
+
+EXPERIMENTS = {"known": known_shapes, "unknown": unknown_shapes, "completion": shape_completion,
+               "noise": noise_sweep, "interpolation": interpolation}
+
+
+def evaluate(bundle: Bundle, data_dir, out_dir, which=("known", "unknown", "completion", "noise", "interpolation"),
+             res: int = 128, method: str = "lm", count: int | None = None) -> list[Path]:
+    ctx = Context(bundle, Path(data_dir), Path(out_dir), res, method, count)
+    unknown = [w for w in which if w not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"unknown experiments {unknown}; choose from {', '.join(EXPERIMENTS)}")
+    return [EXPERIMENTS[w](ctx) for w in which]

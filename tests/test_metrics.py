@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from core.metrics import accuracy, chamfer, completion, emd, fscore
+
+
+def test_identical_sets_are_zero():
+    p = np.random.default_rng(0).normal(size=(2000, 3))
+    assert chamfer(p, p) == 0.0
+    assert emd(p[:200], p[:200], count=200) == pytest.approx(0.0, abs=1e-12)
+    assert accuracy(p, p) == 0.0 and completion(p, p) == 1.0 and fscore(p, p) == 1.0
+
+
+def test_shifted_sets_known_values():
+    # points on a line spaced 1 apart, shifted by 0.1: each nearest neighbour is 0.1 away
+    a = np.stack([np.arange(100.0), np.zeros(100), np.zeros(100)], 1)
+    b = a + [0.0, 0.1, 0.0]
+    assert chamfer(a, b) == pytest.approx(2 * 0.1 ** 2)  # official: squared, both directions summed
+    assert emd(a, b, count=100) == pytest.approx(0.1)
+    assert accuracy(a, b) == pytest.approx(0.1)
+    assert completion(a, b, threshold=0.05) == 0.0 and completion(a, b, threshold=0.11) == 1.0
+    assert fscore(a, b, tau=0.2) == 1.0 and fscore(a, b, tau=0.05) == 0.0
+
+
+def test_empty_sets_raise():
+    with pytest.raises(ValueError, match="non-empty"):
+        chamfer(np.zeros((0, 3)), np.zeros((5, 3)))
