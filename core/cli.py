@@ -160,6 +160,10 @@ def cmd_render_depth(a) -> None:
     camera = Camera.from_fov(w, h, a.fov)
     pose = look_at_pose(az, el, a.distance)
     depth = render_depth(mesh, camera, pose)
+    if a.sensor_noise:
+        from .scan import add_sensor_noise
+
+        depth = add_sensor_noise(depth, a.seed)
     save_scan(Scan(depth, camera, pose, truth, extra={"view": [az, el]}), a.output)
     print(f"{a.output}: {np.isfinite(depth).sum()} of {w * h} pixels hit {truth} (sidecar {Path(a.output).with_suffix('.json').name})")
 
@@ -303,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fov", type=float, default=50.0, help="horizontal field of view, degrees")
     s.add_argument("--distance", type=float, default=2.5, help="camera distance from the origin")
     s.add_argument("--no-normalize", action="store_true", help="mesh is already in the model frame")
+    s.add_argument("--sensor-noise", action="store_true", help="add Kinect-like depth noise and silhouette dropouts")
+    s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--output", required=True, help="scan .png (the sidecar .json goes beside it)")
     s.set_defaults(func=cmd_render_depth)
 

@@ -147,8 +147,8 @@ def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torc
     return pred.detach(), grad
 
 
-def fit_lm(decoder: Decoder, data: FitData, iterations: int = 30, samples: int = 16384, damping: float = 1e-2,
-           tol: float = 1e-4, init: torch.Tensor | None = None, clamp: float = CLAMP, prior: float = PRIOR,
+def fit_lm(decoder: Decoder, data: FitData, iterations: int = 30, samples: int = 8192, damping: float = 1e-2,
+           tol: float = 1e-3, init: torch.Tensor | None = None, clamp: float = CLAMP, prior: float = PRIOR,
            seed: int = 0, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FitResult:
     """Levenberg-Marquardt with IRLS weights on a fixed balanced subset of ``samples`` rows."""
     device = next(decoder.parameters()).device

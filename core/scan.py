@@ -256,6 +256,20 @@ def add_noise(depth: np.ndarray, sigma: float, kind: str = "depth", seed: int = 
     return out
 
 
+def add_sensor_noise(depth: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Kinect-v1-like axial noise (Nguyen et al. 2012): sigma_z = 0.0012 + 0.0019 (z - 0.4)^2, depth
+    in metres (one model unit taken as one metre), plus dropped pixels at grazing silhouettes."""
+    rng = np.random.default_rng(seed)
+    sigma = 0.0012 + 0.0019 * (np.nan_to_num(depth, nan=0.4) - 0.4) ** 2
+    out = (depth + rng.normal(size=depth.shape) * sigma).astype(np.float32)
+    edge = np.zeros_like(depth, dtype=bool)
+    valid = np.isfinite(depth)
+    edge[1:-1, 1:-1] = valid[1:-1, 1:-1] & ~(valid[:-2, 1:-1] & valid[2:, 1:-1] & valid[1:-1, :-2] & valid[1:-1, 2:])
+    out[edge & (rng.random(depth.shape) < 0.5)] = np.nan
+    out[~(out > 0)] = np.nan
+    return out
+
+
 def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, free_depth: float = 0.3,
                        max_points: int = 20000, seed: int = 0) -> FitData:
     """SDF samples for shape completion, the paper's way.
