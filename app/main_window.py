@@ -2,21 +2,27 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
 
+import numpy as np
+import torch
+
 from core.bundle import Bundle, open_model
 from core.meshing import EXPORT_FORMATS, export_mesh
+from core.metrics import chamfer, sample_surface
+from core.model import LatentTable
 
 from .explore import ExplorePanel
+from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
 from .viewer import Viewer
-from .workers import MeshService
+from .workers import FitService, MeshService
 
 PREVIEW_RES = 64
+FIT_PREVIEW_RES = 32  # refreshes while fitting stay cheap: the fit needs the CPU
 
 
 class MainWindow(QMainWindow):
@@ -32,13 +38,34 @@ class MainWindow(QMainWindow):
         dock.setObjectName("explore")
         dock.setWidget(self.explore)
         self.addDockWidget(Qt.LeftDockWidgetArea, dock)
+        self.optimize = OptimizePanel(self)
+        opt_dock = QDockWidget("Optimize", self)
+        opt_dock.setObjectName("optimize")
+        opt_dock.setWidget(self.optimize)
+        self.addDockWidget(Qt.LeftDockWidgetArea, opt_dock)
+        self.tabifyDockWidget(dock, opt_dock)
+        dock.raise_()
+        self.optimize_dock = opt_dock
+        self.fitter = FitService(self)
+        self.fitter.progress.connect(self._on_fit_progress)
+        self.fitter.finished.connect(self._on_fit_done)
+        self.fitter.cancelled.connect(self._on_fit_cancelled)
+        self.fitter.failed.connect(self._on_fit_failed)
+        self.optimize.startRequested.connect(self.start_fit)
+        self.optimize.cancelRequested.connect(self.fitter.cancel)
+        self.optimize.pointsChanged.connect(lambda pts: self.viewer.set_points(pts))
+        self.optimize.open_button.clicked.connect(self.ask_open_scan)
+        self.optimize.save_button.clicked.connect(self.ask_save_bundle)
+        self.fitted: tuple[str, torch.Tensor] | None = None
+        self._evaluate_next_full_mesh = False
         self.status = QLabel()
         self.statusBar().addPermanentWidget(self.status)
         self.mesher = MeshService(self)
         self.mesher.meshReady.connect(self._on_mesh)
         self.mesher.failed.connect(lambda _, msg: self.error("Meshing failed", msg))
+        self._mesher_busy = False
+        self.mesher.busy.connect(lambda busy: setattr(self, "_mesher_busy", busy))
         self._request = 0
-        self._requested_at = 0.0
         self.explore.codeChanged.connect(self._on_code)
         self._build_menus()
         self.setAcceptDrops(True)
@@ -55,6 +82,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open model…", self.ask_open_model, QKeySequence.Open)
+        self._action(file_menu, "Open &scan…", self.ask_open_scan, "Ctrl+D")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Export mesh…", self.ask_export, "Ctrl+E")
         self._action(file_menu, "&Screenshot…", self.ask_screenshot, "Ctrl+P")
@@ -102,13 +130,98 @@ class MainWindow(QMainWindow):
         if path:
             self.open_model(path)
 
+    # --- scans and fitting --------------------------------------------------------------------------
+    def ask_open_scan(self) -> None:
+        patterns = " ".join(f"*{s}" for s in SCAN_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(self, "Open depth scan", "", f"Depth images ({patterns});;All files (*)")
+        if path:
+            self.open_scan(path)
+
+    def open_scan(self, path: str) -> bool:
+        try:
+            scan = open_scan_interactive(Path(path), self)
+        except Exception as e:  # bad image or sidecar: say which and why, keep the current scan
+            self.error("Cannot open scan", f"{path}\n\n{e}")
+            return False
+        if scan is None:
+            return False
+        self.optimize.set_scan(scan, Path(path))
+        self.optimize_dock.raise_()
+        return True
+
+    def start_fit(self) -> None:
+        if self.bundle is None or self.optimize.scan is None:
+            self.error("Nothing to fit", "Open a depth scan first (File ▸ Open scan, or drop one on the window).")
+            return
+        if self.fitter.running:
+            return
+        try:
+            data = self.optimize.fit_data()
+        except Exception as e:
+            self.error("Cannot fit this scan", str(e))
+            return
+        self.optimize.fitting(True)
+        self.fitter.start(self.bundle.decoder, data, self.optimize.method.currentText(), self.optimize.iterations.value())
+
+    def _on_fit_progress(self, iteration: int, loss: float, z) -> None:
+        self.optimize.add_loss(iteration, loss)
+        if not self._mesher_busy:  # refresh the preview only when the last one is done: the fit keeps the CPU
+            self._mesher_busy = True
+            self._request = self.mesher.request(self.bundle.decoder, z, FIT_PREVIEW_RES, progressive=False)
+
+    def _on_fit_done(self, result) -> None:
+        self.optimize.fitting(False)
+        self.optimize.progress.setValue(self.optimize.progress.maximum())
+        self.optimize.save_button.setEnabled(True)
+        name = f"fit {len([n for n in self.explore.extra if n.startswith('fit')]) + 1}"
+        if self.optimize.scan is not None and self.optimize.scan.ground_truth:
+            name += f" ({self.optimize.scan.ground_truth})"
+        self.fitted = (name, result.code)
+        codes = self.bundle.latents.codes
+        d = (codes - result.code).norm(dim=1)
+        i = int(d.argmin())
+        self.optimize.result_label.setText(
+            f"{result.method}: {result.iterations} iterations, {result.seconds:.2f} s, loss {result.losses[-1]:.5f}\n"
+            f"nearest training shape: {self.bundle.latents.names[i]} (latent distance {float(d[i]):.3f})")
+        self._evaluate_next_full_mesh = self.optimize.truth is not None
+        self.explore.add_code(name, result.code)  # shows it at full resolution
+
+    def _on_fit_cancelled(self) -> None:
+        self.optimize.fitting(False)
+        self.optimize.result_label.setText("cancelled: nothing changed")
+        self.explore._emit(False)  # back to the shape that was shown
+
+    def _on_fit_failed(self, message: str) -> None:
+        self.optimize.fitting(False)
+        self.error("Fit failed", message)
+
+    def ask_save_bundle(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save model with the fitted code", "model.safetensors",
+                                              "Model bundle (*.safetensors)")
+        if path:
+            self.save_bundle_with_fit(path)
+
+    def save_bundle_with_fit(self, path: str) -> bool:
+        if self.fitted is None or self.bundle is None:
+            return False
+        name, z = self.fitted
+        lt = self.bundle.latents
+        latents = LatentTable(torch.cat([lt.codes, z[None]]), lt.names + [name],
+                              torch.cat([lt.offsets, torch.zeros(1, 3)]), torch.cat([lt.scales, torch.ones(1)]))
+        try:
+            self.bundle.with_codes(latents).save(path)
+        except Exception as e:
+            self.error("Save failed", f"{path}\n\n{e}")
+            return False
+        self.statusBar().showMessage(f"saved {path}", 5000)
+        return True
+
     # --- meshing ----------------------------------------------------------------------------------
     def _on_code(self, z, preview: bool) -> None:
         if self.bundle is None:
             return
         res = self.explore.res()
         self.settings.setValue("resolution", res)
-        self._requested_at = time.perf_counter()
         self._request = self.mesher.request(self.bundle.decoder, z, min(res, PREVIEW_RES) if preview else res,
                                             progressive=not preview)
 
@@ -122,6 +235,10 @@ class MainWindow(QMainWindow):
         if mesh.is_empty:
             text += f" · empty: {s['empty_reason']}"
         self.status.setText(text)
+        if self._evaluate_next_full_mesh and s["res"] == self.explore.res() and not mesh.is_empty:
+            self._evaluate_next_full_mesh = False
+            cd = chamfer(sample_surface(mesh, 10_000), self.optimize.truth)
+            self.optimize.result_label.setText(self.optimize.result_label.text() + f"\nChamfer to ground truth: {1e3 * cd:.3f} ×10⁻³")
 
     # --- export -----------------------------------------------------------------------------------
     def ask_export(self) -> None:
@@ -160,11 +277,17 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event) -> None:
         for url in event.mimeData().urls():
-            self.open_model(url.toLocalFile())
+            path = url.toLocalFile()
+            if Path(path).suffix.lower() in SCAN_SUFFIXES:
+                self.open_scan(path)
+            else:
+                self.open_model(path)
             break
 
     def closeEvent(self, event) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
+        self.fitter.cancel()
+        self.fitter.wait()
         self.mesher.shutdown()
         self.viewer.close()
         super().closeEvent(event)

@@ -27,6 +27,8 @@ class Viewer(QWidget):
         self.mesh: SurfaceMesh | None = None
         self._framed = False
         self.wireframe = False
+        self.points = pv.PolyData()
+        self.points_actor = None
 
     def set_mesh(self, mesh: SurfaceMesh) -> None:
         self.mesh = mesh
@@ -42,6 +44,23 @@ class Viewer(QWidget):
             self.actor = self.plotter.add_mesh(self.poly, color=COLOR, smooth_shading=True,
                                                style="wireframe" if self.wireframe else "surface")
         self.actor.SetVisibility(True)
+        if not self._framed:
+            self.reset_camera()
+            self._framed = True
+        self.plotter.render()
+
+    def set_points(self, points: np.ndarray | None) -> None:
+        """Overlay scan points (model frame); None hides them."""
+        if points is None or len(points) == 0:
+            if self.points_actor is not None:
+                self.points_actor.SetVisibility(False)
+                self.plotter.render()
+            return
+        self.points.copy_from(pv.PolyData(np.asarray(points, np.float32)))
+        if self.points_actor is None:
+            self.points_actor = self.plotter.add_mesh(self.points, color="#1f5fd0", point_size=3,
+                                                      render_points_as_spheres=False)
+        self.points_actor.SetVisibility(True)
         if not self._framed:
             self.reset_camera()
             self._framed = True

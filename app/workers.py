@@ -84,3 +84,51 @@ class MeshService(QObject):
                 self.failed.emit(rid, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
             finally:
                 self.busy.emit(False)
+
+
+class FitService(QObject):
+    """Runs one latent fit at a time in a worker thread; cancellable, with progress signals."""
+
+    progress = Signal(int, float, object)  # iteration, loss, code
+    finished = Signal(object)  # FitResult
+    cancelled = Signal()
+    failed = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, decoder, data, method: str, iterations: int) -> None:
+        from core.fit import fit
+
+        if self.running:
+            raise RuntimeError("a fit is already running")
+        self._cancel.clear()
+
+        def work():
+            lower_thread_priority()
+            try:
+                result = fit(decoder, data, method, iterations=iterations,
+                             progress=lambda i, loss, z: self.progress.emit(i, loss, z.detach().cpu().clone()),
+                             cancelled=self._cancel.is_set)
+            except Cancelled:
+                self.cancelled.emit()
+            except Exception as e:  # reported to the user; the previous state stays intact
+                self.failed.emit(f"{type(e).__name__}: {e}")
+            else:
+                self.finished.emit(result)
+
+        self._thread = threading.Thread(target=work, name="fit", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def wait(self, timeout: float = 10.0) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -165,6 +165,12 @@ def cmd_render_depth(a) -> None:
 
         depth = add_sensor_noise(depth, a.seed)
     save_scan(Scan(depth, camera, pose, truth, extra={"view": [az, el]}), a.output)
+    # ground-truth surface points beside the scan, so completions can be scored (the app shows it)
+    from .fileio import atomic_write
+
+    gt = Path(a.output).with_name(Path(a.output).stem + "_gt.npy")
+    points = trimesh.sample.sample_surface(mesh, 5000, seed=a.seed)[0].astype(np.float32)
+    atomic_write(gt, lambda tmp: np.save(tmp, points))
     print(f"{a.output}: {np.isfinite(depth).sum()} of {w * h} pixels hit {truth} (sidecar {Path(a.output).with_suffix('.json').name})")
 
 

@@ -83,3 +83,60 @@ def test_event_loop_stays_responsive_while_meshing(window, qtbot):
     wait_for_mesh(qtbot, window, 128, timeout=120_000)
     timer.stop()
     assert len(lags) > 5 and max(lags) < 0.25, sorted(lags)[-5:]
+
+
+def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
+    from pathlib import Path
+
+    from core.bundle import load_bundle
+
+    wait_for_mesh(qtbot, window, 64)
+    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
+    assert window.open_scan(str(scan))
+    assert window.viewer.points_actor is not None and window.viewer.points.n_points > 1000
+    clean = window.viewer.points.points.copy()
+    window.optimize.noise.setValue(100)  # sigma 0.01: the overlay moves
+    assert not np.allclose(window.viewer.points.points, clean)
+    window.optimize.iterations.setValue(6)
+    window.start_fit()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=120_000)
+    qtbot.waitUntil(lambda: "Chamfer to ground truth" in window.optimize.result_label.text(), timeout=60_000)
+    assert "nearest training shape: chairs_" in window.optimize.result_label.text()
+    assert window.explore.a.currentText().startswith("fit 1")
+    assert window.save_bundle_with_fit(str(tmp_path / "with_fit.safetensors"))
+    saved = load_bundle(tmp_path / "with_fit.safetensors")
+    assert len(saved.latents) == len(window.bundle.latents) + 1 and saved.latents.names[-1].startswith("fit 1")
+    window.grab().save(str(tmp_path / "optimize.png"))
+
+
+def test_cancelled_fit_changes_nothing(window, qtbot):
+    from pathlib import Path
+
+    wait_for_mesh(qtbot, window, 64)
+    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00013_back.png"
+    assert window.open_scan(str(scan))
+    names = window.explore._names()
+    window.optimize.method.setCurrentText("adam")
+    window.start_fit()
+    qtbot.waitUntil(lambda: len(window.optimize._losses) > 0, timeout=60_000)
+    window.fitter.cancel()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
+    qtbot.waitUntil(lambda: "cancelled" in window.optimize.result_label.text(), timeout=10_000)
+    assert window.explore._names() == names and window.fitted is None
+
+
+def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    from app import optimize
+
+    wait_for_mesh(qtbot, window, 64)
+    (tmp_path / "broken.png").write_bytes(b"nope")
+    assert not window.open_scan(str(tmp_path / "broken.png"))
+    assert "broken.png" in window.last_error
+    depth = np.zeros((60, 80), np.uint16)
+    depth[20:40, 30:50] = 2000
+    iio.imwrite(tmp_path / "bare.png", depth)
+    monkeypatch.setattr(optimize.CameraDialog, "exec", lambda self: optimize.QDialog.Accepted)  # accept the defaults
+    assert window.open_scan(str(tmp_path / "bare.png"))
+    assert window.optimize.scan.camera.width == 80 and window.viewer.points.n_points > 100

@@ -1,0 +1,169 @@
+"""Optimize panel: a depth scan, injected noise, and a latent fit (LM or Adam) with live progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+
+from core.completion import noisy
+from core.scan import Camera, Scan, completion_samples, load_depth, load_scan, look_at_pose, sidecar_path
+
+SCAN_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".npy", ".npz")
+NOISE_MAX = 0.05
+NOISE_STEPS = 500
+
+
+class CameraDialog(QDialog):
+    """Asks for intrinsics and a look-at pose when a scan has no sidecar."""
+
+    def __init__(self, path: Path, width: int, height: int, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(f"Camera for {path.name}")
+        guess = Camera.from_fov(width, height, 50.0)
+        self.width_px, self.height_px = width, height
+        self.fx, self.fy, self.cx, self.cy = (self._spin(v, 1e5) for v in (guess.fx, guess.fy, guess.cx, guess.cy))
+        self.az, self.el = self._spin(30.0, 360, -360), self._spin(20.0, 90, -90)
+        self.dist = self._spin(2.5, 100, 0.01)
+        form = QFormLayout(self)
+        form.addRow(QLabel(f"{path.name} has no sidecar JSON ({sidecar_path(path).name}).\n"
+                           "Give the intrinsics and where the camera looked from."))
+        for label, w in (("fx", self.fx), ("fy", self.fy), ("cx", self.cx), ("cy", self.cy),
+                         ("azimuth °", self.az), ("elevation °", self.el), ("distance", self.dist)):
+            form.addRow(label, w)
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _spin(value, maximum, minimum=0.0) -> QDoubleSpinBox:
+        s = QDoubleSpinBox(decimals=3, minimum=minimum, maximum=maximum)
+        s.setValue(value)
+        return s
+
+    def camera(self) -> Camera:
+        return Camera(self.fx.value(), self.fy.value(), self.cx.value(), self.cy.value(), self.width_px, self.height_px)
+
+    def pose(self) -> np.ndarray:
+        return look_at_pose(self.az.value(), self.el.value(), self.dist.value())
+
+
+def open_scan_interactive(path: Path, parent=None) -> Scan | None:
+    """Load a scan; without a sidecar, ask for the camera. None if the user cancels."""
+    if sidecar_path(path).is_file():
+        return load_scan(path)
+    depth = load_depth(path)
+    dialog = CameraDialog(path, depth.shape[1], depth.shape[0], parent)
+    if dialog.exec() != QDialog.Accepted:
+        return None
+    return load_scan(path, camera=dialog.camera(), camera_to_model=dialog.pose())
+
+
+class OptimizePanel(QWidget):
+    pointsChanged = Signal(object)  # (n, 3) scan points in the model frame, or None
+    startRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.scan: Scan | None = None
+        self.truth: np.ndarray | None = None
+        self.scan_label = QLabel("No scan: drop a depth image (with its .json sidecar) or open one.")
+        self.scan_label.setWordWrap(True)
+        self.open_button = QPushButton("Open scan…")
+        self.noise_kind = QComboBox()
+        self.noise_kind.addItems(["depth", "inverse"])
+        self.noise = QSlider(Qt.Horizontal)
+        self.noise.setRange(0, NOISE_STEPS)
+        self.noise_label = QLabel("σ = 0.000")
+        self.seed = QSpinBox(maximum=10_000)
+        self.method = QComboBox()
+        self.method.addItems(["lm", "adam"])
+        self.iterations = QSpinBox(minimum=1, maximum=5000)
+        self.iterations.setValue(30)
+        self.method.currentTextChanged.connect(lambda m: self.iterations.setValue(30 if m == "lm" else 800))
+        self.start = QPushButton("Fit")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setEnabled(False)
+        self.progress = QProgressBar()
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("left", "loss")
+        self.plot.setLabel("bottom", "iteration")
+        self.plot.setLogMode(y=True)
+        self.plot.setMinimumHeight(140)
+        self.curve = self.plot.plot(pen=pg.mkPen("#2060c0", width=2))
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
+        self.save_button = QPushButton("Save model with this code…")
+        self.save_button.setEnabled(False)
+
+        form = QFormLayout()
+        form.addRow("Noise", self.noise_kind)
+        form.addRow(self.noise_label, self.noise)
+        form.addRow("Seed", self.seed)
+        form.addRow("Solver", self.method)
+        form.addRow("Iterations", self.iterations)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start)
+        buttons.addWidget(self.cancel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.open_button)
+        layout.addWidget(self.scan_label)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.result_label)
+        layout.addWidget(self.save_button)
+
+        self.noise.valueChanged.connect(self._noise_changed)
+        self.noise_kind.currentTextChanged.connect(lambda _: self._noise_changed())
+        self.seed.valueChanged.connect(lambda _: self._noise_changed())
+        self.start.clicked.connect(self.startRequested)
+        self.cancel.clicked.connect(self.cancelRequested)
+        self._losses: list[float] = []
+
+    def set_scan(self, scan: Scan, path: Path) -> None:
+        self.scan = scan
+        gt = path.with_name(path.stem + "_gt.npy")
+        self.truth = np.load(gt) if gt.is_file() else None
+        valid = int(np.isfinite(scan.depth).sum())
+        self.scan_label.setText(f"{path.name}: {scan.camera.width}×{scan.camera.height}, {valid:,} valid pixels"
+                                + (f", ground truth {scan.ground_truth}" if scan.ground_truth else ""))
+        self._noise_changed()
+
+    def sigma(self) -> float:
+        return NOISE_MAX * self.noise.value() / NOISE_STEPS
+
+    def noisy_scan(self) -> Scan | None:
+        if self.scan is None:
+            return None
+        return noisy(self.scan, self.sigma(), self.noise_kind.currentText(), self.seed.value())
+
+    def fit_data(self):
+        return completion_samples(self.noisy_scan(), seed=self.seed.value())
+
+    def _noise_changed(self, *_) -> None:
+        self.noise_label.setText(f"σ = {self.sigma():.3f}")
+        scan = self.noisy_scan()
+        self.pointsChanged.emit(None if scan is None else scan.points()[0])
+
+    # --- fitting state ----------------------------------------------------------------------------
+    def fitting(self, running: bool) -> None:
+        self.start.setEnabled(not running)
+        self.cancel.setEnabled(running)
+        if running:
+            self._losses = []
+            self.curve.setData([], [])
+            self.progress.setRange(0, self.iterations.value())
+            self.progress.setValue(0)
+            self.result_label.setText("fitting…")
+
+    def add_loss(self, iteration: int, loss: float) -> None:
+        self._losses.append(loss)
+        self.curve.setData(np.arange(len(self._losses)), np.asarray(self._losses))
+        self.progress.setValue(iteration + 1)
