@@ -9,6 +9,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
 from core.interpolate import interpolate
 from core.model import LatentTable
 
+from .latent_map import LatentMap
+
 RESOLUTIONS = [32, 64, 128, 256, 384, 512]
 SLIDER_STEPS = 1000
 
@@ -34,6 +36,7 @@ class ExplorePanel(QWidget):
         self.play = QPushButton("▶ Play")
         self.play.setCheckable(True)
         self.new_shape = QPushButton("New shape")
+        self.map = LatentMap()
         self.timer = QTimer(self, interval=120)
         self._direction = 1
 
@@ -47,6 +50,7 @@ class ExplorePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.filter)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.map, 1)
         layout.addLayout(form)
         layout.addWidget(self.t_label)
         layout.addWidget(self.slider)
@@ -66,6 +70,7 @@ class ExplorePanel(QWidget):
         self.play.toggled.connect(lambda on: self.timer.start() if on else self.timer.stop())
         self.timer.timeout.connect(self._advance)
         self.new_shape.clicked.connect(self.sample_new_shape)
+        self.map.picked.connect(self._pick_from_map)
 
     # --- model ------------------------------------------------------------------------------------
     def set_latents(self, latents: LatentTable) -> None:
@@ -100,6 +105,8 @@ class ExplorePanel(QWidget):
         for w in (self.list, self.a, self.b):
             w.blockSignals(False)
         self._apply_filter(self.filter.text())
+        if self.latents is not None:
+            self.map.set_codes(self.latents.names, self.latents.codes, self.extra)
 
     def code_of(self, name: str) -> torch.Tensor:
         if name in self.extra:
@@ -129,6 +136,7 @@ class ExplorePanel(QWidget):
         self.t_label.setText(f"t = {self.t():.2f}")
         z = self.current_code()
         if z is not None:
+            self.map.mark(self.code_of(self.a.currentText()), self.code_of(self.b.currentText()), z)
             self.codeChanged.emit(z, preview)
 
     def _apply_filter(self, text: str) -> None:
@@ -141,6 +149,12 @@ class ExplorePanel(QWidget):
             self.a.blockSignals(True)
             self.a.setCurrentText(name)
             self.a.blockSignals(False)
+            self.set_t(0.0)
+
+    def _pick_from_map(self, name: str, as_b: bool) -> None:
+        combo = self.b if as_b else self.a
+        combo.setCurrentText(name)
+        if not as_b:
             self.set_t(0.0)
 
     def _advance(self) -> None:

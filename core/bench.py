@@ -207,3 +207,38 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
          f"{mean('adam', 'seconds') / mean('lm', 'seconds'):>8.1f}x {'':>8} {'':>6} "
          f"{1e3 * mean('adam', 'chamfer'):>8.3f} {1e3 * mean('lm', 'chamfer'):>7.3f}")
     return rows
+
+
+def bench_app(bundle, scan_path, echo=print) -> dict:
+    """The app's interactive budget with a model: slider preview at 64^3, full 128^3, LM completion fit.
+
+    Baselines from the same run: dense evaluation of the same grid (the reference pipeline's work)
+    for the meshes, the official Adam-800 recipe for the fit.
+    """
+    from .fit import fit_adam, fit_lm
+    from .interpolate import interpolate
+    from .scan import completion_samples, load_scan
+
+    codes = bundle.latents.codes
+    steps = [interpolate(codes[0], codes[min(1, len(codes) - 1)], t) for t in np.linspace(0, 1, 5)]
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+
+    preview = [timed(lambda z=z: mesh_code(bundle.decoder, z, 64))[0] for z in steps]
+    preview_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 64, dense=True))[0]
+    full = [timed(lambda z=z: mesh_code(bundle.decoder, z, 128))[0] for z in steps[::2]]
+    full_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 128, dense=True))[0]
+    data = completion_samples(load_scan(scan_path))
+    lm_s, lm = timed(lambda: fit_lm(bundle.decoder, data))
+    adam_s, adam = timed(lambda: fit_adam(bundle.decoder, data))
+    r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
+    echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "
+         f"{torch.get_num_threads()} threads, scan {Path(scan_path).name}")
+    echo(f"  slider preview 64^3: {r['preview_ms']:.0f} ms (target <= 150 ms); dense 64^3 {1e3 * preview_dense:.0f} ms -> {preview_dense / np.median(preview):.1f}x")
+    echo(f"  full 128^3:          {r['full_s']:.2f} s (target <= 1.5 s); dense 128^3 {full_dense:.2f} s -> {full_dense / np.median(full):.1f}x")
+    echo(f"  completion fit (LM): {lm_s:.2f} s, {lm.iterations} it, loss {lm.losses[-1]:.5f} (target <= 5 s); "
+         f"Adam-800 {adam_s:.1f} s, loss {adam.losses[-1]:.5f} -> {adam_s / lm_s:.1f}x")
+    return r

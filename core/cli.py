@@ -214,6 +214,11 @@ def cmd_bench(a) -> None:
         bench_mesh(tuple(a.res), bundle=open_model(a.model) if a.model else None)
     elif a.what == "train":
         bench_train()
+    elif a.what == "app":
+        from .bench import bench_app
+        from .bundle import RESOURCES, open_model
+
+        bench_app(open_model(a.model or "default"), a.scan or RESOURCES / "scans" / "chair_00001_front_left.png")
     elif a.what == "fit":
         from .bench import bench_fit
         from .bundle import open_model
@@ -343,7 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
-    s.add_argument("what", choices=["mesh", "train", "fit"])
+    s.add_argument("what", choices=["mesh", "train", "fit", "app"])
+    s.add_argument("--scan", help="app: depth scan for the completion fit (default: a shipped sample)")
     s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit: the model (default 'default')")
     s.add_argument("--data", help="fit: data folder (default: the model's data source)")
     s.add_argument("--split", help="fit: split of held-out shapes (default: the model's TestSplit)")

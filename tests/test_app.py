@@ -140,3 +140,15 @@ def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypat
     monkeypatch.setattr(optimize.CameraDialog, "exec", lambda self: optimize.QDialog.Accepted)  # accept the defaults
     assert window.open_scan(str(tmp_path / "bare.png"))
     assert window.optimize.scan.camera.width == 80 and window.viewer.points.n_points > 100
+
+
+def test_latent_map_picks_and_marks(window, qtbot):
+    wait_for_mesh(qtbot, window, 64)
+    names = window.bundle.latents.names
+    spots = window.explore.map.dots.points()
+    assert len(spots) == len(names)
+    window.explore.map._clicked(window.explore.map.dots, [spots[3]])
+    assert window.explore.a.currentText() == names[3]
+    assert len(window.explore.map.marks.points()) == 3  # A, B and the current mix
+    window.explore.sample_new_shape()
+    assert len(window.explore.map.extra.points()) == 1  # the sampled code shows on the map
