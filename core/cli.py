@@ -231,6 +231,14 @@ def cmd_bench(a) -> None:
         bench_fit(bundle, data, split, count=a.count)
 
 
+def _add_code_choice(s: argparse.ArgumentParser) -> None:
+    """--shape / --index / --latent: which code of a model (see _pick_code)."""
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--shape", help="shape name in the latent table")
+    g.add_argument("--index", type=int, help="row of the latent table (default 0)")
+    g.add_argument("--latent", help="code file (.npy or official .pth)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="deepsdf", description="DeepSDF Explorer command-line tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -276,10 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_info)
     s = sub.add_parser("mesh", help="mesh one latent code of a model")
     s.add_argument("model", help="bundle, official experiment folder, or 'default'")
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--shape", help="shape name in the latent table")
-    g.add_argument("--index", type=int, help="row of the latent table")
-    g.add_argument("--latent", help="code file (.npy or official .pth)")
+    _add_code_choice(s)
     s.add_argument("--res", type=int, default=256, help="cells per axis over [-1, 1]")
     s.add_argument("--dense", action="store_true", help="evaluate every node (the exact reference)")
     s.add_argument("--original-frame", action="store_true", help="undo the shape's normalisation")
@@ -309,10 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("render-depth", help="render a depth scan (16-bit PNG + sidecar JSON) of a mesh or a model's shape")
     s.add_argument("source", help="mesh file, or a model (bundle, experiment, 'default')")
-    g = s.add_mutually_exclusive_group()
-    g.add_argument("--shape")
-    g.add_argument("--index", type=int)
-    g.add_argument("--latent")
+    _add_code_choice(s)
     s.add_argument("--view", default="30,20", help="AZ,EL in degrees (azimuth about +y from the front)")
     s.add_argument("--res", default="320x240", help="WxH pixels")
     s.add_argument("--fov", type=float, default=50.0, help="horizontal field of view, degrees")
