@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
@@ -22,8 +22,10 @@ class ExplorePanel(QWidget):
         super().__init__(parent)
         self.latents: LatentTable | None = None
         self.extra: dict[str, torch.Tensor] = {}  # fitted or sampled codes, shown in the list too
+        self.icons: dict = {}  # name -> QIcon
         self.filter = QLineEdit(placeholderText="Filter shapes…")
         self.list = QListWidget()
+        self.list.setIconSize(QSize(64, 64))
         self.a, self.b = QComboBox(), QComboBox()
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
@@ -76,10 +78,16 @@ class ExplorePanel(QWidget):
     def set_latents(self, latents: LatentTable) -> None:
         self.latents = latents
         self.extra = {}
+        self.icons = {}
         self._refill()
         self.a.setCurrentIndex(0)
         self.b.setCurrentIndex(min(1, len(latents) - 1))
         self.list.setCurrentRow(0)
+
+    def set_icon(self, name: str, icon) -> None:
+        self.icons[name] = icon
+        for item in self.list.findItems(name, Qt.MatchExactly):
+            item.setIcon(icon)
 
     def add_code(self, name: str, z: torch.Tensor) -> None:
         """Add a fitted or sampled code to the browser and pickers, and show it."""
@@ -97,6 +105,10 @@ class ExplorePanel(QWidget):
         a, b = self.a.currentText(), self.b.currentText()
         self.list.clear()
         self.list.addItems(self._names())
+        for i in range(self.list.count()):
+            icon = self.icons.get(self.list.item(i).text())
+            if icon is not None:
+                self.list.item(i).setIcon(icon)
         for combo, keep in ((self.a, a), (self.b, b)):
             combo.clear()
             combo.addItems(self._names())

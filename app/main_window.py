@@ -18,6 +18,7 @@ from core.model import LatentTable
 
 from .explore import ExplorePanel
 from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
+from .thumbnails import Thumbnails
 from .viewer import Viewer
 from .workers import FitService, MeshService
 
@@ -67,6 +68,8 @@ class MainWindow(QMainWindow):
         self.mesher.busy.connect(lambda busy: setattr(self, "_mesher_busy", busy))
         self._request = 0
         self.explore.codeChanged.connect(self._on_code)
+        self.thumbnails = Thumbnails(self)
+        self.thumbnails.ready.connect(self.explore.set_icon)
         self._build_menus()
         self.setAcceptDrops(True)
         self.resize(1200, 800)
@@ -123,6 +126,7 @@ class MainWindow(QMainWindow):
             self._refresh_recent()
         self.settings.setValue("last_model", spec)
         self.explore.set_latents(bundle.latents)
+        self.thumbnails.load(bundle)
         return True
 
     def ask_open_model(self) -> None:
@@ -288,6 +292,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.fitter.cancel()
         self.fitter.wait()
+        self.thumbnails.close()
         self.mesher.shutdown()
         self.viewer.close()
         super().closeEvent(event)

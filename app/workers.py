@@ -132,3 +132,41 @@ class FitService(QObject):
     def wait(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+class ThumbnailService(QObject):
+    """Meshes every shape at a low resolution in a worker thread, one after another (cancellable)."""
+
+    meshReady = Signal(str, object)  # name, SurfaceMesh
+
+    def __init__(self, parent=None, res: int = 32):
+        super().__init__(parent)
+        self.res = res
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self, decoder, items: list[tuple[str, torch.Tensor]]) -> None:
+        self._generation += 1
+        generation = self._generation
+
+        def work():
+            lower_thread_priority(15)
+            stale = lambda: generation != self._generation
+            for name, z in items:
+                if stale():
+                    return
+                try:
+                    mesh = None
+                    for mesh in mesh_levels(decoder, z, self.res, cancelled=stale):
+                        pass
+                except Cancelled:
+                    return
+                self.meshReady.emit(name, mesh)
+
+        self._thread = threading.Thread(target=work, name="thumbnails", daemon=True)
+        self._thread.start()
+
+    def stop(self, wait: bool = False) -> None:
+        self._generation += 1
+        if wait and self._thread is not None:
+            self._thread.join(timeout=10)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QTimer  # noqa: E402
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 
@@ -18,6 +18,7 @@ def wait_for_mesh(qtbot, window, res, timeout=60_000):
 @pytest.fixture
 def window(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # QSettings in a scratch place
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # thumbnails too
     w = MainWindow()
     w.quiet_errors = True
     qtbot.addWidget(w)
@@ -152,3 +153,11 @@ def test_latent_map_picks_and_marks(window, qtbot):
     assert len(window.explore.map.marks.points()) == 3  # A, B and the current mix
     window.explore.sample_new_shape()
     assert len(window.explore.map.extra.points()) == 1  # the sampled code shows on the map
+
+
+def test_thumbnails_render_in_background_and_are_cached(window, qtbot, tmp_path):
+    qtbot.waitUntil(lambda: len(window.explore.icons) >= 3, timeout=120_000)
+    item = window.explore.list.findItems(next(iter(window.explore.icons)), Qt.MatchExactly)[0]
+    assert not item.icon().isNull()
+    cached = list((tmp_path / "cache" / "deepsdf-explorer" / "thumbnails").rglob("*.png"))
+    assert len(cached) >= 3
