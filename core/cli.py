@@ -119,9 +119,9 @@ def cmd_reconstruct(a) -> None:
     from .reconstruct import reconstruct
 
     bundle = open_model(a.model)
-    split = a.split or bundle.info.get("specs", {}).get("TestSplit")
+    split = a.split or bundle.info.get("test_split")
     if not split:
-        raise ValueError("no split given and the model records no TestSplit: pass --split")
+        raise ValueError("no split given and the model records no test split: pass --split")
     data = a.data or bundle.info.get("data_source")
     if not data:
         raise ValueError("no data folder given and the model records none: pass --data")
@@ -224,7 +224,7 @@ def cmd_bench(a) -> None:
         from .bundle import open_model
 
         bundle = open_model(a.model or "default")
-        split = a.split or bundle.info.get("specs", {}).get("TestSplit")
+        split = a.split or bundle.info.get("test_split")
         data = a.data or bundle.info.get("data_source")
         if not split or not data:
             raise ValueError("bench fit needs held-out shapes: pass --data and --split")

@@ -37,15 +37,10 @@ class Context:
     count: int | None = None  # shapes per experiment (None: all)
 
     def split(self, which: str) -> list[tuple[str, str, str]]:
-        specs = self.bundle.info.get("specs", {})
-        key = {"train": "TrainSplit", "test": "TestSplit"}[which]
-        path = specs.get(key)
-        if path is None:
-            found = sorted((self.data_dir / "splits").glob(f"*_{which}.json"))
-            if not found:
-                raise FileNotFoundError(f"{self.data_dir / 'splits'}: no *_{which}.json split")
-            path = found[0]
-        entries = read_split(path)
+        found = sorted((self.data_dir / "splits").glob(f"*_{which}.json"))
+        if not found:
+            raise FileNotFoundError(f"{self.data_dir / 'splits'}: no *_{which}.json split")
+        entries = read_split(found[0])
         return entries[: self.count] if self.count else entries
 
     def truth(self, entry) -> np.ndarray:

@@ -297,8 +297,10 @@ def write_bundle(exp_dir: Path, cfg: TrainConfig, model: AutoDecoder, epoch: int
     decoder = Decoder(cfg.arch)
     decoder.load_state_dict(model.decoder.state_dict())
     latents = LatentTable(model.codes.weight.detach().cpu(), [s[2] for s in cfg.split], offsets, scales)
+    test = cfg.specs.get("TestSplit")
     info = {"epoch": epoch, "clamp": cfg.ClampingDistance, "split": [list(s) for s in cfg.split],
-            "data_source": str(cfg.data_source), "specs": cfg.specs}
+            "data_source": str(cfg.data_source.resolve()), "specs": cfg.specs,
+            "test_split": str(_resolve(exp_dir, test).resolve()) if test else None}
     return Bundle(decoder.eval(), latents, info).save(exp_dir / "bundle.safetensors")
 
 
