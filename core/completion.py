@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from .bundle import Bundle
 from .fit import FitResult, fit
 from .meshing import SurfaceMesh, mesh_code
@@ -32,6 +30,3 @@ def complete(bundle: Bundle, scan: Scan, method: str = "lm", res: int = 128, noi
     result = fit(bundle.decoder, data, method, **fit_kwargs)
     return Completion(scan, result, mesh_code(bundle.decoder, result.code, res))
 
-
-def scan_points(scan: Scan) -> np.ndarray:
-    return scan.points()[0]

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from .bundle import Bundle, read_code_file, read_split, write_code_file
+from .bundle import Bundle, read_split, write_code_file
 from .fit import FitData, fit
 from .meshing import export_mesh, mesh_code
 from .samples import read_sdf_npz
@@ -43,6 +42,3 @@ def reconstruct(bundle: Bundle, data_dir: str | Path, split: str | Path, out_dir
                         "seconds": result.seconds, "empty": mesh.is_empty})
     return records
 
-
-def read_reconstructed_code(path: Path, latent_size: int) -> torch.Tensor:
-    return read_code_file(path, latent_size)
