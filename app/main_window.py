@@ -165,7 +165,8 @@ class MainWindow(QMainWindow):
             self.error("Cannot fit this scan", str(e))
             return
         self.optimize.fitting(True)
-        self.fitter.start(self.bundle.decoder, data, self.optimize.method.currentText(), self.optimize.iterations.value())
+        self.fitter.start(self.bundle.decoder, data, self.optimize.method.currentText(), self.optimize.iterations.value(),
+                          init=self.bundle.latents.codes.mean(0))
 
     def _on_fit_progress(self, iteration: int, loss: float, z) -> None:
         self.optimize.add_loss(iteration, loss)

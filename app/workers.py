@@ -103,7 +103,7 @@ class FitService(QObject):
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, decoder, data, method: str, iterations: int) -> None:
+    def start(self, decoder, data, method: str, iterations: int, init=None) -> None:
         from core.fit import fit
 
         if self.running:
@@ -113,7 +113,7 @@ class FitService(QObject):
         def work():
             lower_thread_priority()
             try:
-                result = fit(decoder, data, method, iterations=iterations,
+                result = fit(decoder, data, method, init=init, iterations=iterations,
                              progress=lambda i, loss, z: self.progress.emit(i, loss, z.detach().cpu().clone()),
                              cancelled=self._cancel.is_set)
             except Cancelled:

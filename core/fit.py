@@ -147,7 +147,7 @@ def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torc
     return pred.detach(), grad
 
 
-def fit_lm(decoder: Decoder, data: FitData, iterations: int = 30, samples: int = 8192, damping: float = 1e-2,
+def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int = 8192, damping: float = 1e-2,
            tol: float = 1e-3, init: torch.Tensor | None = None, clamp: float = CLAMP, prior: float = PRIOR,
            seed: int = 0, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FitResult:
     """Levenberg-Marquardt with IRLS weights on a fixed balanced subset of ``samples`` rows."""
@@ -208,9 +208,11 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 30, samples: int =
     return result
 
 
-def fit(decoder: Decoder, data: FitData, method: str = "lm", **kwargs) -> FitResult:
+def fit(decoder: Decoder, data: FitData, method: str = "lm", init: torch.Tensor | None = None, **kwargs) -> FitResult:
+    """``init`` starts LM (pass the mean training code: a better basin than zero); Adam keeps the
+    official N(0, 0.01^2) start."""
     if method == "lm":
-        return fit_lm(decoder, data, **kwargs)
+        return fit_lm(decoder, data, init=init, **kwargs)
     if method == "adam":
         return fit_adam(decoder, data, **kwargs)
     raise ValueError(f"unknown fitting method {method!r} (lm or adam)")
