@@ -50,7 +50,16 @@ class Thumbnails(QObject):
         self._dir: Path | None = None
         self._closed = False
 
+    def _ensure_plotter(self):
+        from core.render import _plotter
+
+        if self._plotter is None or getattr(self._plotter, "_closed", False):
+            self._plotter = _plotter((SIZE, SIZE))  # costs ~0.3 s once: done when a model opens, not mid-use
+            self._plotter.set_background("white")
+        return self._plotter
+
     def load(self, bundle: Bundle) -> None:
+        self._ensure_plotter()
         self.service.stop()
         self._todo.clear()
         self._dir = cache_dir(bundle)
@@ -78,14 +87,11 @@ class Thumbnails(QObject):
         name, mesh = self._todo.pop(0)
         if mesh is None or mesh.is_empty:
             return
-        from core.render import CAMERA, COLOR, _plotter, _polydata
+        from core.render import CAMERA, COLOR, _polydata
 
         if self._closed:
             return
-        if self._plotter is None or getattr(self._plotter, "_closed", False):
-            self._plotter = _plotter((SIZE, SIZE))
-            self._plotter.set_background("white")
-        p = self._plotter
+        p = self._ensure_plotter()
         p.clear_actors()
         p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True)
         p.camera_position = CAMERA
