@@ -9,8 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .meshing import dense_values, marching_cubes, mesh_code
+from .meshing import mesh_code
 from .metrics import chamfer
+from .samples import ground_truth_points
 from .model import Architecture, Decoder, latent_field
 
 REFERENCE_CHUNK = 2**18  # official deep_sdf/mesh.py evaluates the grid in chunks of 2^18 points
@@ -163,18 +164,6 @@ def bench_train(arch: Architecture | None = None, batch_points: int = 32768, ste
     echo(f"  {pts_s:,.0f} points/s = {achieved / 1e9:.1f} GFLOP/s; fp32 matmul {peak / 1e9:.1f} GFLOP/s; "
          f"ratio {result['ratio']:.2f}")
     return result
-
-
-def ground_truth_points(data_dir, ds: str, cls: str, inst: str):
-    """SurfaceSamples of a shape mapped into its normalised (unit-sphere) frame."""
-    from pathlib import Path
-
-    import trimesh
-
-    data_dir = Path(data_dir)
-    pts = np.asarray(trimesh.load(data_dir / "SurfaceSamples" / ds / cls / f"{inst}.ply").vertices)
-    with np.load(data_dir / "NormalizationParameters" / ds / cls / f"{inst}.npz") as npz:
-        return (pts + npz["offset"]) * float(npz["scale"][0])
 
 
 def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=print) -> list[dict]:

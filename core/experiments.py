@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .bench import ground_truth_points
 from .bundle import Bundle, read_split
 from .completion import complete
 from .fileio import atomic_write
@@ -21,7 +20,7 @@ from .fit import FitData, fit
 from .interpolate import interpolate
 from .meshing import SurfaceMesh, mesh_code
 from .metrics import accuracy, chamfer, completion, emd, fscore, nearest_distances, sample_surface
-from .samples import load_mesh, normalize, read_sdf_npz
+from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
 from .scan import Camera, Scan, look_at_pose, render_depth
 
 TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
@@ -36,12 +35,12 @@ class Context:
     method: str = "lm"
     count: int | None = None  # shapes per experiment (None: all)
 
-    def split(self, which: str) -> list[tuple[str, str, str]]:
+    def split(self, which: str, limit: bool = True) -> list[tuple[str, str, str]]:
         found = sorted((self.data_dir / "splits").glob(f"*_{which}.json"))
         if not found:
             raise FileNotFoundError(f"{self.data_dir / 'splits'}: no *_{which}.json split")
         entries = read_split(found[0])
-        return entries[: self.count] if self.count else entries
+        return entries[: self.count] if limit and self.count else entries
 
     def truth(self, entry) -> np.ndarray:
         return ground_truth_points(self.data_dir, *entry)
@@ -65,7 +64,7 @@ class TrainingShapes:
     def __init__(self, ctx: Context, points: int = 3000):
         self.names, self.points = [], []
         rng = np.random.default_rng(0)
-        for entry in read_split_all(ctx):
+        for entry in ctx.split("train", limit=False):
             p = ctx.truth(entry)
             self.names.append(entry[2])
             self.points.append(p[rng.choice(len(p), min(points, len(p)), replace=False)])
@@ -75,14 +74,6 @@ class TrainingShapes:
         d = [chamfer(sub, p) for p in self.points]
         i = int(np.argmin(d))
         return self.names[i], float(d[i])
-
-
-def read_split_all(ctx: Context):
-    count, ctx.count = ctx.count, None
-    try:
-        return ctx.split("train")
-    finally:
-        ctx.count = count
 
 
 def write_table(rows: list[dict], out: Path, title: str, note: str = "") -> Path:
@@ -203,7 +194,7 @@ def interpolation(ctx: Context, pairs: int = 5, nearest: TrainingShapes | None =
     """Midpoints between training codes: distance to both ends and to the nearest training shape."""
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
-    train = {e[2]: ctx.truth(e) for e in read_split_all(ctx)}
+    train = {e[2]: ctx.truth(e) for e in ctx.split("train", limit=False)}
     rng = np.random.default_rng(0)
     rows = []
     for _ in tqdm(range(pairs), desc="interpolation"):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -103,6 +102,14 @@ def read_sdf_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: needs samples both outside (pos) and inside (neg); "
                         f"found {len(out[0])} pos and {len(out[1])} neg finite rows")
     return out[0], out[1]
+
+
+def ground_truth_points(data_dir: str | Path, ds: str, cls: str, inst: str) -> np.ndarray:
+    """SurfaceSamples of a shape (original frame) mapped into its normalised, unit-sphere frame."""
+    data_dir = Path(data_dir)
+    pts = np.asarray(trimesh.load(data_dir / "SurfaceSamples" / ds / cls / f"{inst}.ply").vertices)
+    with np.load(data_dir / "NormalizationParameters" / ds / cls / f"{inst}.npz") as npz:
+        return (pts + npz["offset"]) * float(npz["scale"][0])
 
 
 def load_mesh(path: str | Path) -> trimesh.Trimesh:

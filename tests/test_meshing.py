@@ -7,7 +7,7 @@ from skimage.measure import marching_cubes as sk_marching_cubes
 from core.bench import analytic_chair
 from core.bundle import load_bundle
 from core.cli import main
-from core.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
+from core.meshing import (export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
                           mesh_levels)
 
 N = 49
@@ -132,7 +132,6 @@ def test_mesh_and_interpolate_cli(tiny_experiment, tmp_path):
     assert main(["mesh", str(bundle_path), "--index", "1", "--res", "32", "--original-frame", "-o", str(tmp_path / "m.obj")]) == 0
     b = load_bundle(bundle_path)
     mesh = trimesh.load(tmp_path / "m.obj", force="mesh")
-    centre = (mesh.bounds[0] + mesh.bounds[1]) / 2  # original frame: offset undone
     assert np.linalg.norm(mesh.vertices, axis=1).max() > 1.0 / float(b.latents.scales[1]) * 0.3
     assert main(["mesh", str(bundle_path), "--shape", "nope", "-o", str(tmp_path / "n.ply")]) == 1
     assert main(["interpolate", str(bundle_path), "0", "2", "--steps", "3", "--res", "32", "--slerp", "-o", str(tmp_path / "seq")]) == 0

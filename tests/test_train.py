@@ -1,4 +1,3 @@
-import csv
 import os
 import subprocess
 import sys
@@ -7,7 +6,7 @@ import pytest
 import torch
 
 from core.bundle import load_bundle
-from core.fileio import DataError, torch_load
+from core.fileio import torch_load
 from core.train import read_log, train
 from tests.conftest import write_specs
 
