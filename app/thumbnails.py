@@ -54,8 +54,16 @@ class Thumbnails(QObject):
         from core.render import _plotter
 
         if self._plotter is None or getattr(self._plotter, "_closed", False):
-            self._plotter = _plotter((SIZE, SIZE))  # costs ~0.3 s once: done when a model opens, not mid-use
+            import pyvista as pv
+
+            from core.render import COLOR
+
+            # The first picture (GL context, shaders) costs ~0.3-0.8 s: take it when a model opens,
+            # never in the middle of use.
+            self._plotter = _plotter((SIZE, SIZE))
             self._plotter.set_background("white")
+            self._plotter.add_mesh(pv.Sphere(), color=COLOR, smooth_shading=True)
+            self._plotter.screenshot(return_img=True)
         return self._plotter
 
     def load(self, bundle: Bundle) -> None:

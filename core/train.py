@@ -385,7 +385,7 @@ PRESETS = {
     "cpu": {
         "CodeLength": 64,
         "NetworkSpecs": Architecture(latent_size=64, dims=[128] * 8, dropout_prob=0.0).to_specs()["NetworkSpecs"],
-        "NumEpochs": 1600,
+        "NumEpochs": 3200,
         "SnapshotFrequency": 400,
         "AdditionalSnapshots": [100],
         "LearningRateSchedule": [

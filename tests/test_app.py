@@ -67,23 +67,46 @@ def test_bad_model_file_keeps_current_model(window, qtbot, tmp_path):
     assert window.bundle is before and "broken.safetensors" in window.last_error
 
 
-def test_event_loop_stays_responsive_while_meshing(window, qtbot):
-    wait_for_mesh(qtbot, window, 64)
-    lags = []
-    last = [time.perf_counter()]
+class LagProbe:
+    """A 20 ms timer that records how late each of its ticks comes: the event loop's longest block."""
 
-    def tick():
+    def __init__(self):
+        self.lags: list[float] = []
+        self._last = time.perf_counter()
+        self.timer = QTimer(interval=20)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self):
         now = time.perf_counter()
-        lags.append(now - last[0] - 0.02)
-        last[0] = now
+        self.lags.append(now - self._last - 0.02)
+        self._last = now
 
-    timer = QTimer(interval=20)
-    timer.timeout.connect(tick)
-    timer.start()
+    def stop(self) -> float:
+        self.timer.stop()
+        assert len(self.lags) > 5
+        return max(self.lags)
+
+
+def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
+    from pathlib import Path
+
+    wait_for_mesh(qtbot, window, 64)
+    probe = LagProbe()
     window.explore.resolution.setCurrentText("128")  # a full-resolution mesh in the worker
     wait_for_mesh(qtbot, window, 128, timeout=120_000)
-    timer.stop()
-    assert len(lags) > 5 and max(lags) < 0.25, sorted(lags)[-5:]
+    worst = probe.stop()
+    assert worst < 0.25, sorted(probe.lags)[-5:]  # the issue's 100 ms on an idle machine; CI runners vary
+
+    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
+    assert window.open_scan(str(scan))
+    window.optimize.iterations.setValue(10)
+    probe = LagProbe()
+    window.start_fit()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=120_000)
+    wait_for_mesh(qtbot, window, 128, timeout=120_000)  # the fitted code at full resolution
+    worst = probe.stop()
+    assert worst < 0.25, sorted(probe.lags)[-5:]
 
 
 def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
