@@ -19,7 +19,8 @@ from .fileio import atomic_write
 from .fit import FitData, fit
 from .interpolate import interpolate
 from .meshing import SurfaceMesh, mesh_code
-from .metrics import accuracy, chamfer, completion, emd, fscore, nearest_distances, sample_surface
+from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency,
+                      sample_oriented, sample_surface)
 from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
 from .scan import Camera, Scan, look_at_pose, render_depth
 
@@ -49,13 +50,27 @@ class Context:
         sources = json.loads((self.data_dir / "splits" / f"{entry[1]}_sources.json").read_text())
         return Path(sources[entry[2]])
 
+    def truth_mesh(self, entry) -> SurfaceMesh:
+        """The shape's source mesh in its normalised frame (SurfaceSamples carry no normals)."""
+        mesh = normalize(load_mesh(self.mesh_path(entry)))[0]
+        return SurfaceMesh(np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64))
 
-def shape_metrics(mesh: SurfaceMesh, truth: np.ndarray) -> dict:
+    def metrics(self, mesh: SurfaceMesh, entry) -> dict:
+        return shape_metrics(mesh, self.truth(entry), self.truth_mesh(entry))
+
+
+def shape_metrics(mesh: SurfaceMesh, truth: np.ndarray, truth_mesh: SurfaceMesh | None = None) -> dict:
+    """Chamfer, EMD, accuracy, completion, F-score against ground-truth points; with the ground-truth
+    mesh also normal consistency."""
     if mesh.is_empty:
-        return {"chamfer": float("inf"), "emd": float("inf"), "accuracy": float("inf"), "completion": 0.0, "fscore": 0.0}
-    pts = sample_surface(mesh)
-    return {"chamfer": chamfer(pts, truth), "emd": emd(pts, truth), "accuracy": accuracy(pts, truth),
-            "completion": completion(pts, truth, TAU), "fscore": fscore(pts, truth, TAU)}
+        row = {"chamfer": float("inf"), "emd": float("inf"), "accuracy": float("inf"), "completion": 0.0, "fscore": 0.0}
+        return row if truth_mesh is None else {**row, "normal_consistency": 0.0}
+    pts, normals = sample_oriented(mesh)
+    row = {"chamfer": chamfer(pts, truth), "emd": emd(pts, truth), "accuracy": accuracy(pts, truth),
+           "completion": completion(pts, truth, TAU), "fscore": fscore(pts, truth, TAU)}
+    if truth_mesh is not None:
+        row["normal_consistency"] = normal_consistency(pts, normals, *sample_oriented(truth_mesh, seed=1))
+    return row
 
 
 class TrainingShapes:
@@ -133,9 +148,9 @@ def known_shapes(ctx: Context) -> Path:
     rows = []
     for entry in tqdm(ctx.split("train"), desc="known shapes"):
         mesh = mesh_code(ctx.bundle.decoder, ctx.bundle.code(names.index(entry[2])), ctx.res)
-        rows.append({"shape": entry[2], **shape_metrics(mesh, ctx.truth(entry))})
+        rows.append({"shape": entry[2], **ctx.metrics(mesh, entry)})
     return write_table(rows, ctx.out_dir / "known_shapes", "Known shapes (training codes)",
-                       f"Chamfer x1e3 (official), EMD, accuracy (90th pct), completion and F-score at {TAU}; mesh {ctx.res}^3.")
+                       f"Chamfer x1e3 (official), EMD, accuracy (90th pct), completion and F-score at {TAU}, normal consistency; mesh {ctx.res}^3.")
 
 
 def unknown_shapes(ctx: Context) -> Path:
@@ -145,7 +160,7 @@ def unknown_shapes(ctx: Context) -> Path:
         data = FitData.from_sdf(*read_sdf_npz(ctx.data_dir / "SdfSamples" / entry[0] / entry[1] / f"{entry[2]}.npz"))
         result = fit(ctx.bundle.decoder, data, ctx.method, init=ctx.bundle.latents.codes.mean(0))
         mesh = mesh_code(ctx.bundle.decoder, result.code, ctx.res)
-        rows.append({"shape": entry[2], **shape_metrics(mesh, ctx.truth(entry)), "fit_s": result.seconds})
+        rows.append({"shape": entry[2], **ctx.metrics(mesh, entry), "fit_s": result.seconds})
     return write_table(rows, ctx.out_dir / "unknown_shapes", f"Unknown shapes ({ctx.method} fit)",
                        f"Held-out shapes; Chamfer x1e3 (official); mesh {ctx.res}^3.")
 
@@ -163,7 +178,7 @@ def shape_completion(ctx: Context, nearest: TrainingShapes | None = None) -> Pat
     rows = []
     for entry in tqdm(ctx.split("test"), desc="completion"):
         c = complete(ctx.bundle, scan_of(ctx, entry), ctx.method, ctx.res)
-        m = shape_metrics(c.mesh, ctx.truth(entry))
+        m = ctx.metrics(c.mesh, entry)
         name, d = nearest.nearest(sample_surface(c.mesh)) if not c.mesh.is_empty else ("-", float("inf"))
         rows.append({"shape": entry[2], **m, "nearest_training": name, "nearest_chamfer": d, "fit_s": c.result.seconds})
     return write_table(rows, ctx.out_dir / "completion", "Shape completion from one depth view",

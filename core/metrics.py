@@ -23,6 +23,16 @@ def sample_surface(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POI
     return np.asarray(points, np.float64)
 
 
+def sample_oriented(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POINTS,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Surface points with the unit normals of the faces they lie on (for normal consistency)."""
+    tm = mesh.to_trimesh() if isinstance(mesh, SurfaceMesh) else mesh
+    if len(tm.faces) == 0:
+        raise ValueError("cannot sample points on an empty mesh")
+    points, face = trimesh.sample.sample_surface(tm, count, seed=seed)
+    return np.asarray(points, np.float64), np.asarray(tm.face_normals[face], np.float64)
+
+
 def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from each point of a to its nearest point of b."""
     if len(a) == 0 or len(b) == 0:
@@ -60,3 +70,13 @@ def fscore(generated: np.ndarray, truth: np.ndarray, tau: float = 0.01) -> float
     precision = np.mean(nearest_distances(generated, truth) <= tau)
     recall = np.mean(nearest_distances(truth, generated) <= tau)
     return float(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+
+
+def normal_consistency(a: np.ndarray, a_normals: np.ndarray, b: np.ndarray, b_normals: np.ndarray) -> float:
+    """Mean |cos| between each point's normal and its nearest neighbour's on the other surface, both
+    directions averaged (1 = normals agree everywhere; orientation-blind, as in Occupancy Networks)."""
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("metrics need two non-empty point sets")
+    ab = np.abs(np.sum(a_normals * b_normals[cKDTree(b).query(a, workers=-1)[1]], axis=1))
+    ba = np.abs(np.sum(b_normals * a_normals[cKDTree(a).query(b, workers=-1)[1]], axis=1))
+    return float((ab.mean() + ba.mean()) / 2)

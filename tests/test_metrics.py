@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import accuracy, chamfer, completion, emd, fscore
+from core.metrics import accuracy, chamfer, completion, emd, fscore, normal_consistency, sample_oriented
 
 
 def test_identical_sets_are_zero():
@@ -25,3 +25,17 @@ def test_shifted_sets_known_values():
 def test_empty_sets_raise():
     with pytest.raises(ValueError, match="non-empty"):
         chamfer(np.zeros((0, 3)), np.zeros((5, 3)))
+
+
+def test_normal_consistency():
+    import trimesh
+
+    sphere = trimesh.creation.icosphere(4)
+    pts, normals = sample_oriented(sphere, 5000)
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0)
+    assert np.mean(np.sum(normals * pts, axis=1)) > 0.99  # outward on a unit sphere
+    assert normal_consistency(pts, normals, pts, -normals) == pytest.approx(1.0)  # orientation-blind
+    # two planes at 60 degrees: every pair of normals has |cos| = 0.5
+    plane = np.stack(np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 30), [0.0]), -1).reshape(-1, 3)
+    up, tilted = np.tile([0.0, 0.0, 1.0], (len(plane), 1)), np.tile([np.sin(np.pi / 3), 0.0, 0.5], (len(plane), 1))
+    assert normal_consistency(plane, up, plane + [0, 0, 0.1], tilted) == pytest.approx(0.5)

@@ -133,3 +133,5 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     import csv
     rows = list(csv.DictReader(open(out / "completion.csv")))
     assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0
+    known = list(csv.DictReader(open(out / "known_shapes.csv")))
+    assert 0.0 < float(known[0]["normal_consistency"]) <= 1.0
