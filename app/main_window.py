@@ -6,20 +6,23 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox
 
 import torch
 
 from core.bundle import Bundle, open_model
+from core.fit import fit
 from core.meshing import EXPORT_FORMATS, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
+from core.render import OffscreenRenderer
 
 from .explore import ExplorePanel
+from .exports import Exporter
 from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
 from .thumbnails import Thumbnails
 from .viewer import Viewer
-from .workers import FitService, MeshService
+from .workers import JobService, MeshService
 
 PREVIEW_RES = 64
 FIT_PREVIEW_RES = 32  # refreshes while fitting stay cheap: the fit needs the CPU
@@ -46,7 +49,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(dock, opt_dock)
         dock.raise_()
         self.optimize_dock = opt_dock
-        self.fitter = FitService(self)
+        self.fitter = JobService(self)
         self.fitter.progress.connect(self._on_fit_progress)
         self.fitter.finished.connect(self._on_fit_done)
         self.fitter.cancelled.connect(self._on_fit_cancelled)
@@ -67,7 +70,11 @@ class MainWindow(QMainWindow):
         self.mesher.busy.connect(lambda busy: setattr(self, "_mesher_busy", busy))
         self._request = 0
         self.explore.codeChanged.connect(self._on_code)
-        self.thumbnails = Thumbnails(self)
+        self.renderer = OffscreenRenderer()  # off-screen pictures (thumbnails, turntables), warmed up now
+        self.thumbnails = Thumbnails(self.renderer, self)
+        self.exporter = Exporter(self.renderer, self)
+        self.exporter.done.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
+        self.exporter.failed.connect(lambda msg: self.error("Export failed", msg))
         self.thumbnails.ready.connect(self.explore.set_icon)
         self._build_menus()
         self.setAcceptDrops(True)
@@ -87,6 +94,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &scan…", self.ask_open_scan, "Ctrl+D")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Export mesh…", self.ask_export, "Ctrl+E")
+        self._action(file_menu, "Export interpolation &sequence…", self.ask_export_sequence)
+        self._action(file_menu, "Export &turntable (GIF/MP4)…", self.ask_export_turntable)
         self._action(file_menu, "&Screenshot…", self.ask_screenshot, "Ctrl+P")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.Quit)
@@ -164,10 +173,14 @@ class MainWindow(QMainWindow):
             self.error("Cannot fit this scan", str(e))
             return
         self.optimize.fitting(True)
-        self.fitter.start(self.bundle.decoder, data, self.optimize.method.currentText(), self.optimize.iterations.value(),
-                          init=self.bundle.latents.codes.mean(0))
+        decoder, method, iterations = self.bundle.decoder, self.optimize.method.currentText(), self.optimize.iterations.value()
+        init = self.bundle.latents.codes.mean(0)
+        self.fitter.start(lambda progress, cancelled: fit(
+            decoder, data, method, init=init, iterations=iterations, cancelled=cancelled,
+            progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone()))))
 
-    def _on_fit_progress(self, iteration: int, loss: float, z) -> None:
+    def _on_fit_progress(self, payload) -> None:
+        iteration, loss, z = payload
         self.optimize.add_loss(iteration, loss)
         if not self._mesher_busy:  # refresh the preview only when the last one is done: the fit keeps the CPU
             self._mesher_busy = True
@@ -263,6 +276,33 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"exported {path}", 5000)
         return True
 
+    def ask_export_sequence(self) -> None:
+        if self.bundle is None:
+            return
+        steps, ok = QInputDialog.getInt(self, "Export interpolation sequence", "Steps from A to B:", 10, 2, 500)
+        if not ok:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the sequence")
+        if folder:
+            self.export_sequence(folder, steps)
+
+    def export_sequence(self, folder: str, steps: int) -> bool:
+        """Mesh A→B (the pickers, linear or spherical as set) at the current resolution into ``folder``."""
+        e = self.explore
+        return self.exporter.sequence(self.bundle.decoder, e.code_of(e.a.currentText()), e.code_of(e.b.currentText()),
+                                      folder, steps, e.res(), e.spherical.isChecked())
+
+    def ask_export_turntable(self) -> None:
+        if self.viewer.mesh is None or self.viewer.mesh.is_empty:
+            self.error("Nothing to export", "There is no mesh on screen yet.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export turntable", "turntable.gif", "GIF (*.gif);;MP4 (*.mp4)")
+        if path:
+            self.export_turntable(path)
+
+    def export_turntable(self, path: str, frames: int = 36) -> bool:
+        return self.exporter.turntable(self.viewer.mesh, path, frames)
+
     def ask_screenshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "view.png", "PNG (*.png)")
         if path:
@@ -292,7 +332,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.fitter.cancel()
         self.fitter.wait()
+        self.exporter.cancel()
+        self.exporter.job.wait()
         self.thumbnails.close()
+        self.renderer.close()
         self.mesher.shutdown()
         self.viewer.close()
         super().closeEvent(event)

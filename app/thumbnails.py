@@ -12,6 +12,7 @@ from PySide6.QtGui import QIcon, QPixmap
 
 from core.bundle import Bundle
 from core.meshing import SurfaceMesh
+from core.render import OffscreenRenderer
 
 from .workers import ThumbnailService
 
@@ -39,35 +40,18 @@ class Thumbnails(QObject):
 
     ready = Signal(str, QIcon)
 
-    def __init__(self, parent=None):
+    def __init__(self, renderer: OffscreenRenderer, parent=None):
         super().__init__(parent)
+        self.renderer = renderer  # shared and already warm: a new one's first picture blocks ~0.5 s
         self.service = ThumbnailService(self)
         self.service.meshReady.connect(self._queue)
         self._todo: list[tuple[str, SurfaceMesh]] = []
         self._timer = QTimer(self, interval=30)
         self._timer.timeout.connect(self._render_one)
-        self._plotter = None
         self._dir: Path | None = None
         self._closed = False
 
-    def _ensure_plotter(self):
-        from core.render import _plotter
-
-        if self._plotter is None or getattr(self._plotter, "_closed", False):
-            import pyvista as pv
-
-            from core.render import COLOR
-
-            # The first picture (GL context, shaders) costs ~0.3-0.8 s: take it when a model opens,
-            # never in the middle of use.
-            self._plotter = _plotter((SIZE, SIZE))
-            self._plotter.set_background("white")
-            self._plotter.add_mesh(pv.Sphere(), color=COLOR, smooth_shading=True)
-            self._plotter.screenshot(return_img=True)
-        return self._plotter
-
     def load(self, bundle: Bundle) -> None:
-        self._ensure_plotter()
         self.service.stop()
         self._todo.clear()
         self._dir = cache_dir(bundle)
@@ -93,18 +77,9 @@ class Thumbnails(QObject):
             self._timer.stop()
             return
         name, mesh = self._todo.pop(0)
-        if mesh is None or mesh.is_empty:
+        if self._closed or mesh is None or mesh.is_empty:
             return
-        from core.render import CAMERA, COLOR, _polydata
-
-        if self._closed:
-            return
-        p = self._ensure_plotter()
-        p.clear_actors()
-        p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True)
-        p.camera_position = CAMERA
-        p.reset_camera()
-        image = p.screenshot(return_img=True)
+        image = self.renderer.image(mesh, size=(SIZE, SIZE), fit=True)
         path = self._dir / _file_name(name)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,5 +94,3 @@ class Thumbnails(QObject):
         self._closed = True
         self.service.stop(wait=True)
         self._timer.stop()
-        if self._plotter is not None:
-            self._plotter.close()

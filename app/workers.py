@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from typing import Callable
 
 import torch
 from PySide6.QtCore import QObject, Signal
@@ -86,11 +87,15 @@ class MeshService(QObject):
                 self.busy.emit(False)
 
 
-class FitService(QObject):
-    """Runs one latent fit at a time in a worker thread; cancellable, with progress signals."""
+class JobService(QObject):
+    """Runs one cancellable job at a time in a worker thread (a fit, an export).
 
-    progress = Signal(int, float, object)  # iteration, loss, code
-    finished = Signal(object)  # FitResult
+    The job is ``fn(progress, cancelled)``: it calls ``progress(payload)`` as it goes, polls
+    ``cancelled()`` and raises ``Cancelled`` to stop; its return value arrives in ``finished``.
+    """
+
+    progress = Signal(object)
+    finished = Signal(object)
     cancelled = Signal()
     failed = Signal(str)
 
@@ -103,19 +108,15 @@ class FitService(QObject):
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, decoder, data, method: str, iterations: int, init=None) -> None:
-        from core.fit import fit
-
+    def start(self, fn: Callable[[Callable[[object], None], Callable[[], bool]], object]) -> None:
         if self.running:
-            raise RuntimeError("a fit is already running")
+            raise RuntimeError("a job is already running")
         self._cancel.clear()
 
         def work():
             lower_thread_priority()
             try:
-                result = fit(decoder, data, method, init=init, iterations=iterations,
-                             progress=lambda i, loss, z: self.progress.emit(i, loss, z.detach().cpu().clone()),
-                             cancelled=self._cancel.is_set)
+                result = fn(self.progress.emit, self._cancel.is_set)
             except Cancelled:
                 self.cancelled.emit()
             except Exception as e:  # reported to the user; the previous state stays intact
@@ -123,7 +124,7 @@ class FitService(QObject):
             else:
                 self.finished.emit(result)
 
-        self._thread = threading.Thread(target=work, name="fit", daemon=True)
+        self._thread = threading.Thread(target=work, name="job", daemon=True)
         self._thread.start()
 
     def cancel(self) -> None:

@@ -84,6 +84,10 @@ def cmd_mesh(a) -> None:
             raise ValueError("--original-frame needs --shape or --index (a latent file has no normalisation)")
         mesh = mesh.transformed(bundle.latents.offsets[i].numpy(), float(bundle.latents.scales[i]))
     export_mesh(mesh, a.output)
+    if a.turntable:
+        from .render import render_images, save_animation, turntable_azimuths
+
+        save_animation(render_images([mesh], azimuths=turntable_azimuths()), a.turntable)
     s = mesh.stats
     print(f"{name}: {len(mesh.vertices)} vertices, {len(mesh.faces)} faces at {a.res}^3; evaluated "
           f"{s['fraction']:.1%} of the grid in {s['eval_ms']:.0f} ms, marching cubes {s['mc_ms']:.0f} ms -> {a.output}")
@@ -93,20 +97,14 @@ def cmd_interpolate(a) -> None:
     from tqdm import tqdm
 
     from .bundle import open_model
-    from .interpolate import interpolate
-    from .meshing import export_mesh, mesh_code
+    from .interpolate import export_sequence
 
     bundle = open_model(a.model)
     za, zb = bundle.code(_shape_key(a.a)), bundle.code(_shape_key(a.b))
-    out = Path(a.output)
-    meshes = []
-    for k in tqdm(range(a.steps), desc="interpolate"):
-        t = k / max(1, a.steps - 1)
-        mesh = mesh_code(bundle.decoder, interpolate(za, zb, t, a.slerp), a.res)
-        meshes.append(mesh)
-        if not mesh.is_empty:
-            export_mesh(mesh, out / f"step_{k:03d}.{a.format}")
-    print(f"wrote {a.steps} meshes to {out}")
+    with tqdm(total=a.steps, desc="interpolate") as bar:
+        meshes = export_sequence(bundle.decoder, za, zb, a.output, a.steps, a.res, a.slerp, a.format,
+                                 progress=lambda done, _: bar.update(done - bar.n))
+    print(f"wrote {sum(not m.is_empty for m in meshes)} meshes to {a.output}")
     if a.animation:
         from .render import render_images, save_animation
 
@@ -288,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--res", type=int, default=256, help="cells per axis over [-1, 1]")
     s.add_argument("--dense", action="store_true", help="evaluate every node (the exact reference)")
     s.add_argument("--original-frame", action="store_true", help="undo the shape's normalisation")
+    s.add_argument("--turntable", help="also write a turning .gif or .mp4 of the mesh")
     s.add_argument("-o", "--output", required=True, help=".ply, .obj, .stl, .glb or .off")
     s.set_defaults(func=cmd_mesh)
 

@@ -1,7 +1,12 @@
 """Paths through latent space: linear or spherical interpolation between two codes."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 import torch
+
+from .meshing import SurfaceMesh, export_mesh, mesh_code
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -25,3 +30,26 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 def interpolate(a: torch.Tensor, b: torch.Tensor, t: float, spherical: bool = False) -> torch.Tensor:
     """The code at ``t`` (0 -> a, 1 -> b; values outside [0, 1] extrapolate)."""
     return slerp(a, b, t) if spherical else lerp(a, b, t)
+
+
+def export_sequence(decoder, a: torch.Tensor, b: torch.Tensor, out_dir: str | Path, steps: int = 10, res: int = 128,
+                    spherical: bool = False, fmt: str = "ply", progress: Callable[[int, int], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> list[SurfaceMesh]:
+    """Mesh ``steps`` codes evenly spaced from a to b and write ``out_dir/step_000.<fmt>``, …
+
+    Empty meshes are kept in the returned list (an animation keeps its timing) but not written.
+    ``progress(done, steps)`` after each step; ``cancelled()`` stops between and inside steps.
+    """
+    if steps < 2:
+        raise ValueError(f"an interpolation sequence needs at least 2 steps, got {steps}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meshes = []
+    for k in range(steps):
+        mesh = mesh_code(decoder, interpolate(a, b, k / (steps - 1), spherical), res, cancelled=cancelled)
+        if not mesh.is_empty:
+            export_mesh(mesh, out_dir / f"step_{k:03d}.{fmt}")
+        meshes.append(mesh)
+        if progress:
+            progress(k + 1, steps)
+    return meshes

@@ -29,22 +29,55 @@ def _polydata(mesh: SurfaceMesh):
     return pv.PolyData(mesh.vertices, faces)
 
 
+class OffscreenRenderer:
+    """One off-screen plotter reused for many pictures: creating one and its first picture cost
+    ~1 s (GL context, shaders), each later picture a few milliseconds. Not thread-safe: use it on
+    one thread (the GUI thread in the app)."""
+
+    def __init__(self, size: tuple[int, int] = (480, 480), background: str = "white"):
+        import pyvista as pv
+
+        self.plotter = _plotter(size)
+        self.plotter.set_background(background)
+        self._actor = self.plotter.add_mesh(pv.Sphere(), color=COLOR)
+        self.plotter.screenshot(return_img=True)  # pay the first-picture cost now
+
+    def image(self, mesh: SurfaceMesh, azimuth: float = 0.0, size: tuple[int, int] | None = None,
+              fit: bool = False) -> np.ndarray:
+        """RGB picture of ``mesh`` from the standard camera turned by ``azimuth`` degrees about y;
+        ``fit`` zooms onto the mesh (thumbnails), else the unit sphere fills the view (sequences line up)."""
+        p = self.plotter
+        if size is not None and tuple(p.window_size) != tuple(size):
+            p.window_size = list(size)
+        if self._actor is not None:
+            p.remove_actor(self._actor)
+            self._actor = None
+        if not mesh.is_empty:
+            self._actor = p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True, split_sharp_edges=True)
+        p.camera_position = CAMERA
+        if fit and not mesh.is_empty:
+            p.reset_camera()
+            p.camera.zoom(1.4)  # reset_camera frames the bounding sphere, loosely
+        if azimuth:
+            p.camera.Azimuth(azimuth)  # relative to CAMERA (pyvista's .azimuth property remembers the last value)
+        p.render()  # screenshot() re-renders only the first time: without this it returns the previous frame
+        return p.screenshot(return_img=True)
+
+    def close(self) -> None:
+        self.plotter.close()
+
+
 def render_images(meshes: list[SurfaceMesh], size=(480, 480), azimuths=None) -> list[np.ndarray]:
     """One RGB image per mesh (or per azimuth in degrees for a single mesh), same camera."""
-    p = _plotter(size)
-    frames = []
+    r = OffscreenRenderer(size)
     items = [(m, 0.0) for m in meshes] if azimuths is None else [(meshes[0], a) for a in azimuths]
-    actor = None
-    for mesh, az in items:
-        if actor is not None:
-            p.remove_actor(actor)
-        actor = (p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True, split_sharp_edges=True)
-                 if not mesh.is_empty else None)
-        p.camera_position = CAMERA
-        p.camera.azimuth = az
-        frames.append(p.screenshot(return_img=True))
-    p.close()
+    frames = [r.image(mesh, az) for mesh, az in items]
+    r.close()
     return frames
+
+
+def turntable_azimuths(frames: int = 36) -> np.ndarray:
+    return np.linspace(0.0, 360.0, frames, endpoint=False)
 
 
 def save_animation(frames: list[np.ndarray], path: str | Path, fps: int = 12) -> Path:

@@ -184,3 +184,25 @@ def test_thumbnails_render_in_background_and_are_cached(window, qtbot, tmp_path)
     assert not item.icon().isNull()
     cached = list((tmp_path / "cache" / "deepsdf-explorer" / "thumbnails").rglob("*.png"))
     assert len(cached) >= 3
+
+
+def test_export_sequence_and_turntable(window, qtbot, tmp_path):
+    import imageio.v3 as iio
+
+    wait_for_mesh(qtbot, window, 64)
+    assert window.export_sequence(str(tmp_path / "seq"), 3)
+    assert not window.export_sequence(str(tmp_path / "other"), 3)  # one export at a time
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=60_000)
+    assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["step_000.ply", "step_001.ply", "step_002.ply"]
+
+    assert window.export_turntable(str(tmp_path / "spin.gif"), frames=6)
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=60_000)
+    frames = iio.imread(tmp_path / "spin.gif", index=None)
+    assert frames.shape[0] == 6 and not np.array_equal(frames[0], frames[3])  # it turns
+
+    assert window.export_turntable(str(tmp_path / "cancelled.gif"), frames=200)
+    window.exporter.cancel()
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=10_000)
+    assert not (tmp_path / "cancelled.gif").exists()
+    assert not window.export_turntable(str(tmp_path / "spin.png"))  # a clear message, not a crash
+    assert "gif or .mp4" in window.last_error

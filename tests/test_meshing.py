@@ -129,7 +129,9 @@ def test_export_errors(tmp_path):
 
 def test_mesh_and_interpolate_cli(tiny_experiment, tmp_path):
     bundle_path = tiny_experiment / "bundle.safetensors"
-    assert main(["mesh", str(bundle_path), "--index", "1", "--res", "32", "--original-frame", "-o", str(tmp_path / "m.obj")]) == 0
+    assert main(["mesh", str(bundle_path), "--index", "1", "--res", "32", "--original-frame", "-o", str(tmp_path / "m.obj"),
+                 "--turntable", str(tmp_path / "m.gif")]) == 0
+    assert (tmp_path / "m.gif").stat().st_size > 1000
     b = load_bundle(bundle_path)
     mesh = trimesh.load(tmp_path / "m.obj", force="mesh")
     assert np.linalg.norm(mesh.vertices, axis=1).max() > 1.0 / float(b.latents.scales[1]) * 0.3
