@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
             return
         self.optimize.fitting(True)
         decoder, method, iterations = self.bundle.decoder, self.optimize.method.currentText(), self.optimize.iterations.value()
-        init = self.bundle.latents.codes.mean(0)
+        init = self.bundle.latents.codes
         self.fitter.start(lambda progress, cancelled: fit(
             decoder, data, method, init=init, iterations=iterations, cancelled=cancelled,
             progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone()))))

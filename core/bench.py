@@ -182,7 +182,7 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
         data = FitData.from_sdf(*read_sdf_npz(Path(data_dir) / "SdfSamples" / ds / cls / f"{inst}.npz"))
         truth = ground_truth_points(data_dir, ds, cls, inst)
         row = {"shape": inst}
-        for name, solver in (("adam", fit_adam), ("lm", lambda d, data: fit_lm(d, data, init=bundle.latents.codes.mean(0)))):
+        for name, solver in (("adam", fit_adam), ("lm", lambda d, data: fit_lm(d, data, init=bundle.latents.codes))):
             result = solver(bundle.decoder, data)
             mesh = mesh_code(bundle.decoder, result.code, res)
             row[name] = {"seconds": result.seconds, "iterations": result.iterations,
@@ -221,7 +221,7 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     full = [timed(lambda z=z: mesh_code(bundle.decoder, z, 128))[0] for z in steps[::2]]
     full_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 128, dense=True))[0]
     data = completion_samples(load_scan(scan_path))
-    lm_s, lm = timed(lambda: fit_lm(bundle.decoder, data, init=codes.mean(0)))
+    lm_s, lm = timed(lambda: fit_lm(bundle.decoder, data, init=codes))
     adam_s, adam = timed(lambda: fit_adam(bundle.decoder, data))
     r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
     echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "

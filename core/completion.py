@@ -27,6 +27,6 @@ def complete(bundle: Bundle, scan: Scan, method: str = "lm", res: int = 128, noi
              noise_kind: str = "depth", seed: int = 0, eta: float = 0.02, **fit_kwargs) -> Completion:
     scan = noisy(scan, noise, noise_kind, seed)
     data = completion_samples(scan, eta=eta, seed=seed)
-    result = fit(bundle.decoder, data, method, init=bundle.latents.codes.mean(0), **fit_kwargs)
+    result = fit(bundle.decoder, data, method, init=bundle.latents.codes, **fit_kwargs)
     return Completion(scan, result, mesh_code(bundle.decoder, result.code, res))
 

@@ -158,7 +158,7 @@ def unknown_shapes(ctx: Context) -> Path:
     rows = []
     for entry in tqdm(ctx.split("test"), desc="unknown shapes"):
         data = FitData.from_sdf(*read_sdf_npz(ctx.data_dir / "SdfSamples" / entry[0] / entry[1] / f"{entry[2]}.npz"))
-        result = fit(ctx.bundle.decoder, data, ctx.method, init=ctx.bundle.latents.codes.mean(0))
+        result = fit(ctx.bundle.decoder, data, ctx.method, init=ctx.bundle.latents.codes)
         mesh = mesh_code(ctx.bundle.decoder, result.code, ctx.res)
         rows.append({"shape": entry[2], **ctx.metrics(mesh, entry), "fit_s": result.seconds})
     return write_table(rows, ctx.out_dir / "unknown_shapes", f"Unknown shapes ({ctx.method} fit)",

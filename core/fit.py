@@ -6,8 +6,8 @@ the sample's lower bound):
 
 - ``adam``: the official ``reconstruct.py`` recipe (800 iterations of 8000 samples, half outside and
   half inside, lr 5e-3 then 5e-4 from iteration 400, init N(0, 0.01^2)). The baseline users know.
-- ``lm``: Levenberg-Marquardt with IRLS weights 1 / |r_i| (so the squares approximate the L1
-  objective). The decoder maps each row independently, so with a per-row copy of the code a single
+- ``lm``: Levenberg-Marquardt with IRLS weights 1 / max(|r_i|, 0.03) (a Huber approximation of the
+  L1 objective), started from the training code that best explains the samples. The decoder maps each row independently, so with a per-row copy of the code a single
   forward and backward pass give the full n x L Jacobian; one step costs about one Adam step plus an
   L x L solve, and tens of steps replace 800.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from .jobs import Cancelled
-from .model import CLAMP, Decoder
+from .model import CLAMP, Decoder, latent_field
 
 PRIOR = 1e-4  # weight of mean(z^2), as in the official reconstruct.py
 
@@ -147,61 +147,87 @@ def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torc
     return pred.detach(), grad
 
 
+def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float) -> float:
+    """The objective without gradients, the code folded into the biases (cheaper than ``objective``)."""
+    with torch.no_grad():
+        return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * (z ** 2).mean()).item()
+
+
+def best_start(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, count: int = 1024,
+               clamp: float = CLAMP) -> torch.Tensor:
+    """The candidate code (e.g. every training code) that best explains ``count`` of the samples."""
+    sub = data.subset(data.balanced(count, gen))
+    losses = [_loss(decoder, c, sub, clamp, 0.0) for c in candidates]
+    return candidates[int(np.argmin(losses))].clone()
+
+
 def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int = 8192, damping: float = 1e-2,
-           tol: float = 1e-3, init: torch.Tensor | None = None, clamp: float = CLAMP, prior: float = PRIOR,
-           seed: int = 0, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FitResult:
-    """Levenberg-Marquardt with IRLS weights on a fixed balanced subset of ``samples`` rows."""
+           tol: float = 1e-3, init: torch.Tensor | None = None, huber: float = 0.3 * CLAMP, clamp: float = CLAMP,
+           prior: float = PRIOR, seed: int = 0, progress: Progress | None = None,
+           cancelled: Callable[[], bool] | None = None) -> FitResult:
+    """Levenberg-Marquardt with IRLS weights 1 / max(|r|, huber) (least squares for small residuals,
+    L1 above: a Huber fit of the L1 objective) on a fixed balanced subset of ``samples`` rows.
+
+    ``init``: a start code (L,), or candidates (N, L) of which the one that explains the samples best
+    is taken (pass the training codes: a start in the right basin halves the iterations). The first
+    steps use a quarter of the rows, the last ones all of them.
+    """
     device = next(decoder.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     data = data.to(device)
     if len(data.sdf) > samples:
         data = data.subset(data.balanced(samples, gen))
     L = decoder.arch.latent_size
-    n = len(data.sdf)
-    z = torch.zeros(L, device=device) if init is None else init.detach().to(device).clone()
+    if init is None:
+        z = torch.zeros(L, device=device)
+    elif init.ndim == 2:
+        z = best_start(decoder, init.detach().to(device), data, gen, clamp=clamp)
+    else:
+        z = init.detach().to(device).clone()
+    half, quarter = len(data.sdf) // 2, len(data.sdf) // 8  # balanced rows: outside first, inside second
+    phases = [(data.subset(torch.cat([torch.arange(quarter), half + torch.arange(quarter)]).to(device)), 10 * tol),
+              (data, tol)] if quarter >= 256 else [(data, tol)]
     eye = torch.eye(L, device=device)
-    eps = 0.1 * clamp * 1e-2  # IRLS floor: |r| below this counts as this
     result = FitResult(z.clone(), method="lm")
     t0 = time.perf_counter()
     _frozen(decoder)
     try:
-        with torch.no_grad():
-            loss = objective(decoder, z, data, clamp, prior).item()
+        rows, stop_at = phases.pop(0)
+        loss = _loss(decoder, z, rows, clamp, prior)
         result.losses.append(loss)
-        mu = damping
-        stalls = 0
-        for it in range(iterations):
+        mu, stalls, it = damping, 0, 0
+        while it < iterations:
             if cancelled and cancelled():
                 raise Cancelled()
-            pred, J = jacobian(decoder, z, data.xyz)
-            r = residuals(pred, data, clamp)
-            active = torch.where(data.free, pred < data.sdf, pred.abs() < clamp)  # where the clamp passes a gradient
+            n = len(rows.sdf)
+            pred, J = jacobian(decoder, z, rows.xyz)
+            r = residuals(pred, rows, clamp)
+            active = torch.where(rows.free, pred < rows.sdf, pred.abs() < clamp)  # where the clamp passes a gradient
             J = J * active[:, None]
-            w = 1.0 / r.abs().clamp(min=eps)
-            JtW = J.t() * w
+            JtW = J.t() / r.abs().clamp(min=huber)
             H = JtW @ J / n + 2 * prior / L * eye
             g = JtW @ r / n + 2 * prior / L * z
             improved = False
             while not improved and mu < 1e8:
                 step = torch.linalg.solve(H + mu * torch.diag(H.diagonal().clamp(min=1e-12)), -g)
-                with torch.no_grad():
-                    new_loss = objective(decoder, z + step, data, clamp, prior).item()
+                new_loss = _loss(decoder, z + step, rows, clamp, prior)
                 if new_loss < loss:
                     improved = True
                     mu = max(mu / 3, 1e-7)
                 else:
                     mu *= 4
-            if not improved:
-                break
-            z = z + step
-            rel = (loss - new_loss) / max(loss, 1e-12)
-            loss = new_loss
-            result.losses.append(loss)
-            if progress:
-                progress(it, loss, z)
-            stalls = stalls + 1 if rel < tol else 0
-            if stalls >= 2:
-                break
+            rel = (loss - new_loss) / max(loss, 1e-12) if improved else 0.0
+            if improved:
+                z, loss, it = z + step, new_loss, it + 1
+                result.losses.append(loss)
+                if progress:
+                    progress(it - 1, loss, z)
+            stalls = stalls + 1 if rel < stop_at else 0
+            if stalls >= 2 or not improved:
+                if not phases:
+                    break
+                rows, stop_at = phases.pop(0)  # converged on the subset: refine on every row
+                loss, stalls, mu = _loss(decoder, z, rows, clamp, prior), 0, damping
     finally:
         _unfreeze(decoder)
     result.code, result.iterations, result.seconds = z.detach().clone(), len(result.losses) - 1, time.perf_counter() - t0
@@ -209,8 +235,8 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
 
 
 def fit(decoder: Decoder, data: FitData, method: str = "lm", init: torch.Tensor | None = None, **kwargs) -> FitResult:
-    """``init`` starts LM (pass the mean training code: a better basin than zero); Adam keeps the
-    official N(0, 0.01^2) start."""
+    """``init`` starts LM (pass the training codes: it starts from the one that fits best); Adam
+    keeps the official N(0, 0.01^2) start."""
     if method == "lm":
         return fit_lm(decoder, data, init=init, **kwargs)
     if method == "adam":

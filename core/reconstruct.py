@@ -33,7 +33,7 @@ def reconstruct(bundle: Bundle, data_dir: str | Path, split: str | Path, out_dir
             records.append({**record, "skipped": True})
             continue
         pos, neg = read_sdf_npz(data_dir / "SdfSamples" / ds / cls / f"{inst}.npz")
-        result = fit(bundle.decoder, FitData.from_sdf(pos, neg), method, init=bundle.latents.codes.mean(0), **fit_kwargs)
+        result = fit(bundle.decoder, FitData.from_sdf(pos, neg), method, init=bundle.latents.codes, **fit_kwargs)
         mesh = mesh_code(bundle.decoder, result.code, res)
         if not mesh.is_empty:
             export_mesh(mesh, mesh_path)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.bundle import load_bundle
-from core.fit import FitData, fit, fit_adam, fit_lm, jacobian
+from core.fit import FitData, best_start, fit, fit_adam, fit_lm, jacobian
 from core.jobs import Cancelled
 from core.model import latent_field
 
@@ -51,6 +51,16 @@ def test_recovers_the_code_that_made_the_samples(tiny, method):
     assert field_error(tiny, result.code, z_true) < 0.25 * start
     assert result.losses[-1] < result.losses[0]
     assert all(p.requires_grad for p in tiny.decoder.parameters())  # decoder left as found
+
+
+def test_lm_starts_from_the_candidate_that_explains_the_samples(tiny):
+    codes = tiny.latents.codes
+    data = synthetic_samples(tiny, codes[2])
+    start = best_start(tiny.decoder, codes, data, torch.Generator().manual_seed(0))
+    assert torch.equal(start, codes[2])
+    from_table = fit_lm(tiny.decoder, data, init=codes)
+    from_zero = fit_lm(tiny.decoder, data)
+    assert from_table.losses[0] < from_zero.losses[0] and from_table.losses[-1] <= from_zero.losses[-1] * 1.05
 
 
 def test_lm_needs_far_fewer_iterations_than_adam(tiny):
