@@ -143,9 +143,14 @@ def grid_coords(idx: torch.Tensor, res: int) -> torch.Tensor:
     return idx.float() * (2.0 / res) - 1.0
 
 
-def _chunk_size(decoder: Decoder | None, memory_mb: float) -> int:
+CPU_CHUNK = 4096  # rows per decoder call on a CPU: cache-sized blocks run ~10 % faster than big ones
+
+
+def _chunk_size(decoder: Decoder | None, memory_mb: float, device: torch.device) -> int:
+    """Rows per decoder call: as many as ``memory_mb`` of activations allow (GPUs want big batches)."""
     width = max(decoder.arch.dims) if decoder is not None else 64
-    return max(256, int(memory_mb * 2**20 / (4 * 3 * width)))
+    rows = max(256, int(memory_mb * 2**20 / (4 * 3 * width)))
+    return min(rows, CPU_CHUNK) if device.type == "cpu" else rows
 
 
 def evaluate(field_fn: Field, points: torch.Tensor, chunk: int, cancelled: Callable[[], bool] | None = None) -> torch.Tensor:
@@ -166,6 +171,28 @@ def coarse_stride(res: int, coarse: int = 16) -> int:
     return s
 
 
+def _dilate(cells: torch.Tensor) -> torch.Tensor:
+    """Marked cells grown by one cell along every axis (3x3x3 neighbourhood), on booleans."""
+    for d in range(3):
+        grown = cells.clone()
+        grown.narrow(d, 1, cells.shape[d] - 1).logical_or_(cells.narrow(d, 0, cells.shape[d] - 1))
+        grown.narrow(d, 0, cells.shape[d] - 1).logical_or_(cells.narrow(d, 1, cells.shape[d] - 1))
+        cells = grown
+    return cells
+
+
+def _corner_nodes(cells: torch.Tensor) -> torch.Tensor:
+    """(c + 1)^3 nodes that are a corner of at least one marked cell of a c^3 grid."""
+    for d in range(3):
+        shape = list(cells.shape)
+        shape[d] += 1
+        nodes = torch.zeros(shape, dtype=torch.bool, device=cells.device)
+        nodes.narrow(d, 0, cells.shape[d]).copy_(cells)  # node i is a corner of cell i...
+        nodes.narrow(d, 1, cells.shape[d]).logical_or_(cells)  # ...and of cell i - 1
+        cells = nodes
+    return cells
+
+
 def narrow_band_levels(field_fn: Field, res: int, device, *, coarse: int = 16, safety: float = 1.5,
                        chunk: int = 65536, cancelled=None) -> Iterator[tuple[torch.Tensor, int, int]]:
     """Yield (values, stride, evaluated so far) from the dense coarse grid down to stride 1.
@@ -184,20 +211,17 @@ def narrow_band_levels(field_fn: Field, res: int, device, *, coarse: int = 16, s
         # cells of the current level that may hold the surface
         corners = torch.stack([values[dx:n - 1 + dx, dy:n - 1 + dy, dz:n - 1 + dz]
                                for dx, dy, dz in CORNERS.tolist()])
-        crossing = (corners.min(0).values < 0) & (corners.max(0).values >= 0)
-        crossing = F.max_pool3d(crossing[None, None].float(), 3, 1, 1)[0, 0] > 0  # grown by one cell
+        crossing = _dilate((corners.amin(0) < 0) & (corners.amax(0) >= 0))  # grown by one cell
         # a zero inside the cell is within half a diagonal of some corner and within a diagonal of all
         half_diag = math.sqrt(3) / 2 * stride * voxel
         near = corners.abs()
-        near = (near.min(0).values <= safety * half_diag) & (near.max(0).values <= 2 * safety * half_diag)
-        active = crossing | near
+        active = crossing | ((near.amin(0) <= safety * half_diag) & (near.amax(0) <= 2 * safety * half_diag))
         # refine: fine nodes of active cells; everything else interpolated from this level
         fine_n = 2 * (n - 1) + 1
         values = F.interpolate(values[None, None], size=(fine_n,) * 3, mode="trilinear", align_corners=True)[0, 0]
         fine_known = torch.zeros((fine_n,) * 3, dtype=torch.bool, device=device)
         fine_known[::2, ::2, ::2] = known
-        fine_cells = active.repeat_interleave(2, 0).repeat_interleave(2, 1).repeat_interleave(2, 2)
-        need = F.max_pool3d(F.pad(fine_cells[None, None].float(), (1,) * 6), 2, 1)[0, 0] > 0
+        need = _corner_nodes(active.repeat_interleave(2, 0).repeat_interleave(2, 1).repeat_interleave(2, 2))
         todo = (need & ~fine_known).nonzero()
         stride //= 2
         if len(todo):
@@ -231,7 +255,7 @@ def mesh_levels(decoder: Decoder, z: torch.Tensor, res: int = 128, *, dense: boo
     """
     device = next(decoder.parameters()).device if decoder is not None else torch.device("cpu")
     fn = field_fn or latent_field(decoder, z)
-    chunk = _chunk_size(decoder, memory_mb)
+    chunk = _chunk_size(decoder, memory_mb, device)
     t0 = time.perf_counter()
     if dense:
         levels = iter([(dense_values(fn, res, device, chunk, cancelled), 1, (res + 1) ** 3)])
