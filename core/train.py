@@ -180,6 +180,22 @@ class AutoDecoder(nn.Module):
         return self.decoder(rows).reshape(B, S), z
 
 
+def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, scenes: torch.Tensor, xyz: torch.Tensor,
+               gt: torch.Tensor, *, clamp: float, epoch: int, reg_lambda: float = 0.0,
+               clip: float | None = None) -> tuple[float, float]:
+    """One step of the official objective: clamped L1 plus the code-norm regulariser (ramped in over
+    100 epochs). ``net`` is the AutoDecoder, DDP-wrapped or not; the decoder is parameter group 0."""
+    pred, z = net(scenes, xyz)
+    loss = (pred.clamp(-clamp, clamp) - gt.clamp(-clamp, clamp)).abs().mean()
+    reg = reg_lambda * min(1.0, epoch / 100) * z.norm(dim=1).mean() if reg_lambda else torch.zeros((), device=pred.device)
+    optimizer.zero_grad(set_to_none=True)
+    (loss + reg).backward()
+    if clip:
+        nn.utils.clip_grad_norm_(optimizer.param_groups[0]["params"], clip)
+    optimizer.step()
+    return loss.item(), reg.item()
+
+
 def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -254,18 +270,11 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
                 rows = cache.draw(scenes, half, egen)
                 rows = rows[:, rank::world].to(dev)  # same scenes on every rank, different points
                 xyz, gt = rows[..., :3], rows[..., 3]
-                pred, z = ddp(scenes.to(dev), xyz)
-                loss = (pred.clamp(-clamp, clamp) - gt.clamp(-clamp, clamp)).abs().mean()
-                reg = torch.zeros((), device=dev)
-                if cfg.CodeRegularization:
-                    reg = cfg.CodeRegularizationLambda * min(1.0, epoch / 100) * z.norm(dim=1).mean()
-                optimizer.zero_grad(set_to_none=True)
-                (loss + reg).backward()
-                if cfg.GradientClipNorm:
-                    nn.utils.clip_grad_norm_(model.decoder.parameters(), cfg.GradientClipNorm)
-                optimizer.step()
-                total += loss.item()
-                total_reg += reg.item()
+                loss, reg = train_step(ddp, optimizer, scenes.to(dev), xyz, gt, clamp=clamp, epoch=epoch,
+                                       reg_lambda=cfg.CodeRegularizationLambda if cfg.CodeRegularization else 0.0,
+                                       clip=cfg.GradientClipNorm)
+                total += loss
+                total_reg += reg
                 steps += 1
             seconds = time.perf_counter() - t0
             bar.set_postfix(loss=f"{total / steps:.5f}")
