@@ -208,32 +208,50 @@ def narrow_band_levels(field_fn: Field, res: int, device, *, coarse: int = 16, s
     yield values, stride, evaluated
     voxel = 2.0 / res
     while stride > 1:
-        # cells of the current level that may hold the surface
+        h = stride * voxel
         corners = torch.stack([values[dx:n - 1 + dx, dy:n - 1 + dy, dz:n - 1 + dz]
                                for dx, dy, dz in CORNERS.tolist()])
-        crossing = _dilate((corners.amin(0) < 0) & (corners.amax(0) >= 0))  # grown by one cell
-        # Lipschitz tests (each necessary for a zero at some p in a cell of side h): p is within h*sqrt(3)/2
-        # of the nearest corner and within h*sqrt(3) of every corner, and |p - c| + |p - c'| <= h(1 + sqrt(2))
-        # for opposite corners c, c' (convex in p, so largest at a vertex)
-        h = stride * voxel
+        crossing = (corners.amin(0) < 0) & (corners.amax(0) >= 0)
         near = corners.abs()
-        pairs = (near[:4] + near.flip(0)[:4]).amax(0)  # corner i is opposite 7 - i
-        active = crossing | ((near.amin(0) <= safety * h * math.sqrt(3) / 2) & (near.amax(0) <= safety * h * math.sqrt(3))
-                             & (pairs <= safety * h * (1 + math.sqrt(2))))
-        # refine: fine nodes of active cells; everything else interpolated from this level
+        maybe = ~crossing & (near.amin(0) <= safety * h * math.sqrt(3) / 2) & _may_hold_zero(
+            near.amax(0), (near[:4] + near.flip(0)[:4]).amax(0), h, safety)  # corner i is opposite 7 - i
         fine_n = 2 * (n - 1) + 1
         values = F.interpolate(values[None, None], size=(fine_n,) * 3, mode="trilinear", align_corners=True)[0, 0]
         fine_known = torch.zeros((fine_n,) * 3, dtype=torch.bool, device=device)
         fine_known[::2, ::2, ::2] = known
-        need = _corner_nodes(active.repeat_interleave(2, 0).repeat_interleave(2, 1).repeat_interleave(2, 2))
-        todo = (need & ~fine_known).nonzero()
         stride //= 2
+        # a cell kept only by the Lipschitz test: its centre decides. Centre and corner c are opposite
+        # corners of the sub-cell at c, so the sub-cell may hold a zero only if the pair passes the test.
+        cells = maybe.nonzero()
+        if len(cells):
+            centres = 2 * cells + 1
+            v = evaluate(field_fn, grid_coords(centres * stride, res), chunk, cancelled)
+            values[centres[:, 0], centres[:, 1], centres[:, 2]] = v
+            fine_known[centres[:, 0], centres[:, 1], centres[:, 2]] = True
+            evaluated += len(cells)
+            c = corners[:, cells[:, 0], cells[:, 1], cells[:, 2]]
+            keep = (((c < 0) != (v < 0)) | _may_hold_zero(torch.maximum(c.abs(), v.abs()), c.abs() + v.abs(),
+                                                          h / 2, safety)).any(0)
+            maybe[cells[~keep, 0], cells[~keep, 1], cells[~keep, 2]] = False
+        # refine: every node of the fine cells that may hold the surface (crossing cells grown by one
+        # fine cell); every other node keeps the value interpolated from the coarser level (same sign)
+        up = lambda m: m.repeat_interleave(2, 0).repeat_interleave(2, 1).repeat_interleave(2, 2)
+        need = _corner_nodes(_dilate(up(crossing)) | up(maybe))
+        todo = (need & ~fine_known).nonzero()
         if len(todo):
             values[todo[:, 0], todo[:, 1], todo[:, 2]] = evaluate(field_fn, grid_coords(todo * stride, res), chunk, cancelled)
         evaluated += len(todo)
         known = fine_known | need
         n = fine_n
         yield values, stride, evaluated
+
+
+def _may_hold_zero(farthest: torch.Tensor, opposite: torch.Tensor, h: float, safety: float) -> torch.Tensor:
+    """Necessary conditions for a zero at some p inside a cube of side h when |grad f| <= safety, from
+    |f| at its corners: p lies within h*sqrt(3) of every corner (``farthest`` = largest |f|), and
+    |p - c| + |p - c'| <= h (1 + sqrt(2)) for opposite corners c, c' (convex in p, so largest at a
+    vertex; ``opposite`` = largest |f(c)| + |f(c')|)."""
+    return (farthest <= safety * h * math.sqrt(3)) & (opposite <= safety * h * (1 + math.sqrt(2)))
 
 
 def dense_values(field_fn: Field, res: int, device, chunk: int = 65536, cancelled=None) -> torch.Tensor:
