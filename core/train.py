@@ -15,6 +15,8 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -180,6 +182,22 @@ class AutoDecoder(nn.Module):
         return self.decoder(rows).reshape(B, S), z
 
 
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM (a session or job scheduler ending) finishes the current epoch, snapshots and stops."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def _agreed(flag: bool, world: int, device: torch.device) -> bool:
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, scenes: torch.Tensor, xyz: torch.Tensor,
                gt: torch.Tensor, *, clamp: float, epoch: int, reg_lambda: float = 0.0,
                clip: float | None = None) -> tuple[float, float]:
@@ -247,6 +265,8 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     start = 1
     if resume and (exp_dir / "ModelParameters" / "latest.pth").is_file():
         start = _load_snapshot(exp_dir, model, optimizer) + 1
+        if rank == 0:
+            _trim_log(exp_dir, start - 1)
     elif not resume and rank == 0:
         (exp_dir / "Logs.csv").unlink(missing_ok=True)
 
@@ -257,6 +277,7 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     bar = tqdm(range(start, num_epochs + 1), desc="train", disable=not progress or rank != 0, initial=start - 1,
                total=num_epochs)
     epoch = start - 1
+    stop, stopping = _stop_on_sigterm(), False
     try:
         for epoch in bar:
             lrs = [s(epoch) for s in schedules]
@@ -278,16 +299,19 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
                 steps += 1
             seconds = time.perf_counter() - t0
             bar.set_postfix(loss=f"{total / steps:.5f}")
+            stopping = _agreed(stop.is_set(), world, dev)  # every rank stops after the same epoch
             if rank == 0:
                 _log(exp_dir, epoch, total / steps, total_reg / steps, lrs, seconds,
                      model.codes.weight.norm(dim=1).mean().item())
                 if epoch in snapshots:
                     _save_snapshot(exp_dir, model, optimizer, epoch, str(epoch))
-                if epoch % cfg.LogFrequency == 0 or epoch == num_epochs:
+                if epoch % cfg.LogFrequency == 0 or epoch == num_epochs or stopping:
                     _save_snapshot(exp_dir, model, optimizer, epoch, "latest")
                     plot_loss(exp_dir)
+            if stopping:
+                raise KeyboardInterrupt(f"stopped after epoch {epoch}; continue with --resume")
     except KeyboardInterrupt:
-        if rank == 0 and epoch >= start:
+        if rank == 0 and epoch >= start and not stopping:  # Ctrl-C mid-epoch: keep what was done
             _save_snapshot(exp_dir, model, optimizer, epoch, "latest")
         raise
     finally:
@@ -356,6 +380,17 @@ def _log(exp_dir: Path, epoch: int, loss: float, reg: float, lrs: list[float], s
         if new:
             w.writerow(LOG_FIELDS)
         w.writerow([epoch, f"{loss:.6g}", f"{reg:.6g}", f"{lrs[0]:.6g}", f"{lrs[1]:.6g}", f"{seconds:.3f}", f"{code_norm:.5g}"])
+
+
+def _trim_log(exp_dir: Path, last_epoch: int) -> None:
+    """Drop log rows past the snapshot we resume from (written before an unclean stop)."""
+    path = exp_dir / "Logs.csv"
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= last_epoch]
+    if len(kept) != len(lines):
+        atomic_write(path, lambda tmp: tmp.write_text("".join(kept)))
 
 
 def read_log(exp_dir: Path) -> dict[str, np.ndarray]:

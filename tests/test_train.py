@@ -62,3 +62,23 @@ def test_ddp_two_gloo_processes(tiny_data, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert list(read_log(exp)["epoch"]) == [1, 2, 3, 4]
     assert len(load_bundle(exp / "bundle.safetensors").latents) == 3
+
+
+def test_sigterm_stops_after_an_epoch_with_a_snapshot_and_resumes(tiny_data, tmp_path):
+    import signal
+    import time
+
+    exp = write_specs(tmp_path / "term", tiny_data, NumEpochs=400, LogFrequency=100)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "core", "train", str(exp)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ((exp / "Logs.csv").is_file() and len((exp / "Logs.csv").read_text().splitlines()) > 3):
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 130, proc.stderr.read()[-2000:]
+    epochs = [int(e) for e in read_log(exp)["epoch"]]
+    assert torch_load(exp / "ModelParameters" / "latest.pth")["epoch"] == epochs[-1] < 400  # nothing lost
+    train(exp, resume=True, epochs=epochs[-1] + 2, progress=False)
+    assert list(read_log(exp)["epoch"]) == list(range(1, epochs[-1] + 3))
