@@ -82,8 +82,16 @@ def load_bundle(path: str | Path) -> Bundle:
         raise DataError(f"{path}: damaged bundle ({type(e).__name__}: {e})") from e
     if latents.codes.shape[1] != arch.latent_size:
         raise DataError(f"{path}: codes have {latents.codes.shape[1]} dims, decoder expects {arch.latent_size}")
+    require_finite(latents.codes, "codes", path)
     decoder.eval()
     return Bundle(decoder, latents, info)
+
+
+def require_finite(t: torch.Tensor, what: str, source: Path) -> None:
+    """A model with NaN or infinite numbers would mesh to nothing without saying why: refuse it."""
+    if t.is_floating_point() and not torch.isfinite(t).all():
+        bad = int((~torch.isfinite(t)).sum())
+        raise DataError(f"{source}: {what} holds {bad} NaN or infinite value(s)")
 
 
 def load_decoder_state(decoder: Decoder, state: dict, source: Path) -> None:
@@ -104,6 +112,7 @@ def load_decoder_state(decoder: Decoder, state: dict, source: Path) -> None:
     for k, v in renamed.items():
         if tuple(v.shape) != tuple(expected[k].shape):
             raise DataError(f"{source}: {k} has shape {tuple(v.shape)}, architecture expects {tuple(expected[k].shape)}")
+        require_finite(v, k, source)
     decoder.load_state_dict(renamed)
 
 
@@ -162,6 +171,7 @@ def read_official_codes(path: Path) -> torch.Tensor:
         codes = codes[:, 0, :]
     if codes.ndim != 2:
         raise DataError(f"{path}: latent codes have shape {tuple(codes.shape)}, expected (N, L) or (N, 1, L)")
+    require_finite(codes, "latent codes", path)
     return codes.float()
 
 

@@ -41,6 +41,18 @@ def test_corrupt_and_truncated_bundles(tmp_path):
         load_bundle(tmp_path / "nope.safetensors")
 
 
+def test_nan_codes_or_weights_are_refused(tmp_path):
+    b = make_bundle()
+    b.latents.codes[1, 2] = float("nan")
+    with pytest.raises(DataError, match=r"nan.safetensors: codes holds 1 NaN"):
+        load_bundle(b.save(tmp_path / "nan.safetensors"))
+    b = make_bundle()
+    with torch.no_grad():
+        next(b.decoder.parameters()).fill_(float("inf"))
+    with pytest.raises(DataError, match="inf.safetensors: .* NaN or infinite"):
+        load_bundle(b.save(tmp_path / "inf.safetensors"))
+
+
 def official_folder(tmp_path, legacy_codes: bool, n=3):
     """A tiny experiment folder as the official trainer writes it (DataParallel keys, weight_g/v)."""
     b = make_bundle(n)
