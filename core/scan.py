@@ -111,6 +111,22 @@ class Scan:
 
 # --- loading --------------------------------------------------------------------------------------
 
+EXR_DEPTH_CHANNELS = ("Z", "depth", "Depth", "Y", "R")  # first one present wins (Blender writes Z)
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    import OpenEXR
+
+    with OpenEXR.File(str(path)) as fh:
+        channels = {name: ch.pixels for name, ch in fh.channels().items()}
+    name = next((c for c in EXR_DEPTH_CHANNELS if c in channels), None)
+    if name is None and len(channels) == 1:
+        name = next(iter(channels))
+    if name is None:
+        raise DataError(f"{path}: no depth channel (looked for {', '.join(EXR_DEPTH_CHANNELS)}; found {sorted(channels)})")
+    return channels[name]
+
+
 def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray:
     """Depth image -> float32 (H, W) with NaN for missing pixels.
 
@@ -134,6 +150,8 @@ def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray
             import tifffile
 
             depth = tifffile.imread(path)
+        elif suffix == ".exr":
+            depth = _read_exr(path)
         else:
             import imageio.v3 as iio
 

@@ -46,9 +46,21 @@ def test_float_formats(tmp_path):
     tifffile.imwrite(tmp_path / "d.tiff", depth)
     np.save(tmp_path / "d.npy", depth)
     np.savez(tmp_path / "d.npz", depth=depth)
-    for name in ("d.tiff", "d.npy", "d.npz"):
+    import OpenEXR
+
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    with OpenEXR.File(header, {"Z": depth}) as fh:
+        fh.write(str(tmp_path / "d.exr"))
+    for name in ("d.tiff", "d.npy", "d.npz", "d.exr"):
         d = load_depth(tmp_path / name)
         assert d[0, 0] == 0.5 and d[1, 1] == 2.0 and np.isnan(d[0, 1]) and np.isnan(d[1, 0])
+    with OpenEXR.File(header, {"R": depth, "G": depth}) as fh:  # two colour channels, no depth: which one?
+        fh.write(str(tmp_path / "rg.exr"))
+    assert load_depth(tmp_path / "rg.exr")[1, 1] == 2.0  # R is taken, as single-channel exporters write it
+    with OpenEXR.File(header, {"A": depth, "B": depth}) as fh:
+        fh.write(str(tmp_path / "ab.exr"))
+    with pytest.raises(DataError, match="ab.exr: no depth channel"):
+        load_depth(tmp_path / "ab.exr")
 
 
 def test_intrinsics_formats(tmp_path):
