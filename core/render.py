@@ -57,7 +57,7 @@ class OffscreenRenderer:
         p.camera_position = CAMERA
         if fit and not mesh.is_empty:
             p.reset_camera()
-            p.camera.zoom(1.4)  # reset_camera frames the bounding sphere, loosely
+            p.camera.zoom(1.2)  # reset_camera frames the bounding sphere, loosely
         if azimuth:
             p.camera.Azimuth(azimuth)  # relative to CAMERA (pyvista's .azimuth property remembers the last value)
         p.render()  # screenshot() re-renders only the first time: without this it returns the previous frame
