@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .interpolate import interpolate
 from .meshing import SurfaceMesh, mesh_code
 from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency,
                       sample_oriented, sample_surface)
+from .render import save_grid
 from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
 from .scan import Camera, Scan, look_at_pose, render_depth
 
@@ -211,16 +213,22 @@ def interpolation(ctx: Context, pairs: int = 5, nearest: TrainingShapes | None =
     names = ctx.bundle.latents.names
     train = {e[2]: ctx.truth(e) for e in ctx.split("train", limit=False)}
     rng = np.random.default_rng(0)
-    rows = []
+    rows, pictures = [], []
     for _ in tqdm(range(pairs), desc="interpolation"):
         i, j = rng.choice(len(names), 2, replace=False)
-        mid = mesh_code(ctx.bundle.decoder, interpolate(ctx.bundle.code(int(i)), ctx.bundle.code(int(j)), 0.5), ctx.res)
+        za, zb = ctx.bundle.code(int(i)), ctx.bundle.code(int(j))
+        mid = mesh_code(ctx.bundle.decoder, interpolate(za, zb, 0.5), ctx.res)
         if mid.is_empty:
             continue
         pts = sample_surface(mid)
         name, d = nearest.nearest(pts)
         rows.append({"a": names[i], "b": names[j], "midpoint_to_a": chamfer(pts, train[names[i]]),
                      "midpoint_to_b": chamfer(pts, train[names[j]]), "nearest_training": name, "nearest_chamfer": d})
+        pictures += [mesh_code(ctx.bundle.decoder, za, ctx.res), mid, mesh_code(ctx.bundle.decoder, zb, ctx.res)]
+    try:  # look at them: do midpoints look like chairs?
+        save_grid(pictures, ctx.out_dir / "interpolation.png", cols=3, cell=200)
+    except Exception as e:  # no display and no off-screen GL here: the table still stands
+        warnings.warn(f"interpolation.png not rendered ({type(e).__name__}: {e})")
     return write_table(rows, ctx.out_dir / "interpolation", "Interpolation midpoints",
                        "Chamfer x1e3 of the t = 0.5 mesh to both ends and to the nearest training shape (is the model copying?).")
 

@@ -141,7 +141,7 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     for name in ("known_shapes", "unknown_shapes", "completion", "noise_sweep", "interpolation"):
         text = (out / f"{name}.md").read_text()
         assert "**mean**" in text and (out / f"{name}.csv").is_file()
-    assert (out / "noise_sweep.png").stat().st_size > 1000
+    assert (out / "noise_sweep.png").stat().st_size > 1000 and (out / "interpolation.png").stat().st_size > 1000
     import csv
     rows = list(csv.DictReader(open(out / "completion.csv")))
     assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0
