@@ -12,6 +12,7 @@ import torch
 
 from core.bundle import Bundle, open_model
 from core.fit import fit
+from core.scan import completion_samples
 from core.meshing import EXPORT_FORMATS, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
@@ -167,17 +168,17 @@ class MainWindow(QMainWindow):
             return
         if self.fitter.running:
             return
-        try:
-            data = self.optimize.fit_data()
-        except Exception as e:
-            self.error("Cannot fit this scan", str(e))
-            return
         self.optimize.fitting(True)
+        scan, seed = self.optimize.noisy_scan(), self.optimize.seed.value()
         decoder, method, iterations = self.bundle.decoder, self.optimize.method.currentText(), self.optimize.iterations.value()
         init = self.bundle.latents.codes
-        self.fitter.start(lambda progress, cancelled: fit(
-            decoder, data, method, init=init, iterations=iterations, cancelled=cancelled,
-            progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone()))))
+
+        def job(progress, cancelled):  # samples are made in the worker too: ~50 ms the GUI need not wait
+            data = completion_samples(scan, seed=seed)
+            return fit(decoder, data, method, init=init, iterations=iterations, cancelled=cancelled,
+                       progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone())))
+
+        self.fitter.start(job)
 
     def _on_fit_progress(self, payload) -> None:
         iteration, loss, z = payload

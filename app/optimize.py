@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from core.completion import noisy
-from core.scan import Camera, Scan, completion_samples, load_depth, load_scan, look_at_pose, sidecar_path
+from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 
 SCAN_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".npy", ".npz")
 NOISE_MAX = 0.05
@@ -143,9 +143,6 @@ class OptimizePanel(QWidget):
         if self.scan is None:
             return None
         return noisy(self.scan, self.sigma(), self.noise_kind.currentText(), self.seed.value())
-
-    def fit_data(self):
-        return completion_samples(self.noisy_scan(), seed=self.seed.value())
 
     def _noise_changed(self, *_) -> None:
         self.noise_label.setText(f"σ = {self.sigma():.3f}")

@@ -96,6 +96,7 @@ def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
     window.explore.resolution.setCurrentText("128")  # a full-resolution mesh in the worker
     wait_for_mesh(qtbot, window, 128, timeout=120_000)
     worst = probe.stop()
+    print(f'worst event-loop lag {1000 * worst:.0f} ms over {len(probe.lags)} ticks')
     assert worst < 0.25, sorted(probe.lags)[-5:]  # the issue's 100 ms on an idle machine; CI runners vary
 
     scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
@@ -106,6 +107,7 @@ def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=120_000)
     wait_for_mesh(qtbot, window, 128, timeout=120_000)  # the fitted code at full resolution
     worst = probe.stop()
+    print(f'worst event-loop lag {1000 * worst:.0f} ms over {len(probe.lags)} ticks')
     assert worst < 0.25, sorted(probe.lags)[-5:]
 
 
