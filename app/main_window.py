@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self._action(file_menu, "&Open model…", self.ask_open_model, QKeySequence.Open)
+        self._action(file_menu, "Open official &experiment folder…", self.ask_open_experiment)
         self._action(file_menu, "Open &scan…", self.ask_open_scan, "Ctrl+D")
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Export mesh…", self.ask_export, "Ctrl+E")
@@ -142,6 +143,11 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open model bundle", "", "Model bundle (*.safetensors);;All files (*)")
         if path:
             self.open_model(path)
+
+    def ask_open_experiment(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open an official DeepSDF experiment (the folder with specs.json)")
+        if folder:
+            self.open_model(folder)
 
     # --- scans and fitting --------------------------------------------------------------------------
     def ask_open_scan(self) -> None:

@@ -208,3 +208,10 @@ def test_export_sequence_and_turntable(window, qtbot, tmp_path):
     assert not (tmp_path / "cancelled.gif").exists()
     assert not window.export_turntable(str(tmp_path / "spin.png"))  # a clear message, not a crash
     assert "gif or .mp4" in window.last_error
+
+
+def test_open_official_experiment_folder(window, qtbot, tiny_experiment):
+    wait_for_mesh(qtbot, window, 64)
+    assert window.open_model(str(tiny_experiment))
+    assert tiny_experiment.name in window.windowTitle() and "(3 shapes)" in window.windowTitle()
+    assert window.explore.list.count() == 3
