@@ -21,7 +21,7 @@ from core.render import OffscreenRenderer
 from .explore import ExplorePanel
 from .exports import Exporter
 from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
-from .thumbnails import Thumbnails
+from .thumbnails import SIZE as THUMBNAIL_SIZE, Thumbnails
 from .viewer import Viewer
 from .workers import JobService, MeshService
 
@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.mesher.busy.connect(lambda busy: setattr(self, "_mesher_busy", busy))
         self._request = 0
         self.explore.codeChanged.connect(self._on_code)
-        self.renderer = OffscreenRenderer()  # off-screen pictures (thumbnails, turntables), warmed up now
+        self.renderer = OffscreenRenderer(THUMBNAIL_SIZE)  # off-screen pictures (thumbnails, turntables), warm
         self.thumbnails = Thumbnails(self.renderer, self)
         self.exporter = Exporter(self.renderer, self)
         self.exporter.done.connect(lambda msg: self.statusBar().showMessage(msg, 8000))

@@ -16,7 +16,7 @@ from core.render import OffscreenRenderer
 
 from .workers import ThumbnailService
 
-SIZE = 96
+SIZE = (96, 96)
 
 
 def model_key(bundle: Bundle) -> str:
@@ -79,7 +79,7 @@ class Thumbnails(QObject):
         name, mesh = self._todo.pop(0)
         if self._closed or mesh is None or mesh.is_empty:
             return
-        image = self.renderer.image(mesh, size=(SIZE, SIZE), fit=True)
+        image = self.renderer.image(mesh, size=SIZE, fit=True)
         path = self._dir / _file_name(name)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,8 +39,10 @@ class OffscreenRenderer:
 
         self.plotter = _plotter(size)
         self.plotter.set_background(background)
-        self._actor = self.plotter.add_mesh(pv.Sphere(), color=COLOR)
-        self.plotter.screenshot(return_img=True)  # pay the first-picture cost now
+        self._actor = None
+        sphere = pv.Sphere()
+        # pay the first-picture cost now, through the very pipeline later pictures take (same shaders)
+        self.image(SurfaceMesh(np.asarray(sphere.points, np.float32), sphere.regular_faces.astype(np.int64)), fit=True)
 
     def image(self, mesh: SurfaceMesh, azimuth: float = 0.0, size: tuple[int, int] | None = None,
               fit: bool = False) -> np.ndarray:
