@@ -17,7 +17,9 @@ def _faces_vtk(faces: np.ndarray) -> np.ndarray:
 class Viewer(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.plotter = QtInteractor(self, multi_samples=1)  # MSAA is costly on software GL (llvmpipe)
+        # no MSAA: costly on software GL (llvmpipe); no auto-update timer: it re-rendered 5 times a second
+        # (~30 ms each on the GUI thread) while nothing changed. Every change below renders explicitly.
+        self.plotter = QtInteractor(self, multi_samples=1, auto_update=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter.interactor)
