@@ -182,12 +182,13 @@ class AutoDecoder(nn.Module):
         return self.decoder(rows).reshape(B, S), z
 
 
-def _stop_on_sigterm() -> threading.Event:
-    """SIGTERM (a session or job scheduler ending) finishes the current epoch, snapshots and stops."""
+def _stop_on_sigterm() -> tuple[threading.Event, object]:
+    """While training, SIGTERM (a session or job scheduler ending) finishes the current epoch, snapshots
+    and stops. Returns the event and the previous handler (None off the main thread) to put back."""
     stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
+    if threading.current_thread() is not threading.main_thread():
+        return stop, None
+    return stop, signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
 
 def _agreed(flag: bool, world: int, device: torch.device) -> bool:
@@ -277,7 +278,7 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     bar = tqdm(range(start, num_epochs + 1), desc="train", disable=not progress or rank != 0, initial=start - 1,
                total=num_epochs)
     epoch = start - 1
-    stop, stopping = _stop_on_sigterm(), False
+    (stop, previous_handler), stopping = _stop_on_sigterm(), False
     try:
         for epoch in bar:
             lrs = [s(epoch) for s in schedules]
@@ -315,6 +316,8 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
             _save_snapshot(exp_dir, model, optimizer, epoch, "latest")
         raise
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         if world > 1:
             dist.destroy_process_group()
     bundle_path = exp_dir / "bundle.safetensors"

@@ -80,5 +80,7 @@ def test_sigterm_stops_after_an_epoch_with_a_snapshot_and_resumes(tiny_data, tmp
     assert proc.wait(60) == 130, proc.stderr.read()[-2000:]
     epochs = [int(e) for e in read_log(exp)["epoch"]]
     assert torch_load(exp / "ModelParameters" / "latest.pth")["epoch"] == epochs[-1] < 400  # nothing lost
+    before = signal.getsignal(signal.SIGTERM)
     train(exp, resume=True, epochs=epochs[-1] + 2, progress=False)
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back after training
     assert list(read_log(exp)["epoch"]) == list(range(1, epochs[-1] + 3))
