@@ -32,7 +32,7 @@ class Exporter(QObject):
         self.job.progress.connect(lambda p: self._show(*p))
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
-        self.job.cancelled.connect(lambda: self._end())
+        self.job.cancelled.connect(self._end)
         self.dialog: QProgressDialog | None = None
         self._frames: list = []
         self._timer = QTimer(self, interval=0)

@@ -12,11 +12,11 @@ import torch
 
 from core.bundle import Bundle, open_model
 from core.fit import fit
-from core.scan import completion_samples
 from core.meshing import EXPORT_FORMATS, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
 from core.render import OffscreenRenderer
+from core.scan import completion_samples
 
 from .explore import ExplorePanel
 from .exports import Exporter

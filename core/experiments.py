@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import trimesh
 from tqdm import tqdm
 
 from .bundle import Bundle, read_split
@@ -52,16 +53,15 @@ class Context:
         sources = json.loads((self.data_dir / "splits" / f"{entry[1]}_sources.json").read_text())
         return Path(sources[entry[2]])
 
-    def truth_mesh(self, entry) -> SurfaceMesh:
+    def truth_mesh(self, entry) -> trimesh.Trimesh:
         """The shape's source mesh in its normalised frame (SurfaceSamples carry no normals)."""
-        mesh = normalize(load_mesh(self.mesh_path(entry)))[0]
-        return SurfaceMesh(np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.int64))
+        return normalize(load_mesh(self.mesh_path(entry)))[0]
 
     def metrics(self, mesh: SurfaceMesh, entry) -> dict:
         return shape_metrics(mesh, self.truth(entry), self.truth_mesh(entry))
 
 
-def shape_metrics(mesh: SurfaceMesh, truth: np.ndarray, truth_mesh: SurfaceMesh | None = None) -> dict:
+def shape_metrics(mesh: SurfaceMesh, truth: np.ndarray, truth_mesh: trimesh.Trimesh | None = None) -> dict:
     """Chamfer, EMD, accuracy, completion, F-score against ground-truth points; with the ground-truth
     mesh also normal consistency."""
     if mesh.is_empty:
@@ -167,11 +167,10 @@ def unknown_shapes(ctx: Context) -> Path:
                        f"Held-out shapes; Chamfer x1e3 (official); mesh {ctx.res}^3.")
 
 
-def scan_of(ctx: Context, entry, view=(30.0, 20.0), size=(320, 240)) -> Scan:
-    mesh = normalize(load_mesh(ctx.mesh_path(entry)))[0]
+def scan_of(mesh: trimesh.Trimesh, name: str, view=(30.0, 20.0), size=(320, 240)) -> Scan:
     camera = Camera.from_fov(*size)
     pose = look_at_pose(*view)
-    return Scan(render_depth(mesh, camera, pose), camera, pose, entry[2])
+    return Scan(render_depth(mesh, camera, pose), camera, pose, name)
 
 
 def shape_completion(ctx: Context, nearest: TrainingShapes | None = None) -> Path:
@@ -179,8 +178,9 @@ def shape_completion(ctx: Context, nearest: TrainingShapes | None = None) -> Pat
     nearest = nearest or TrainingShapes(ctx)
     rows = []
     for entry in tqdm(ctx.split("test"), desc="completion"):
-        c = complete(ctx.bundle, scan_of(ctx, entry), ctx.method, ctx.res)
-        m = ctx.metrics(c.mesh, entry)
+        truth_mesh = ctx.truth_mesh(entry)  # read once: the scan is rendered from it and scored against it
+        c = complete(ctx.bundle, scan_of(truth_mesh, entry[2]), ctx.method, ctx.res)
+        m = shape_metrics(c.mesh, ctx.truth(entry), truth_mesh)
         name, d = nearest.nearest(sample_surface(c.mesh)) if not c.mesh.is_empty else ("-", float("inf"))
         rows.append({"shape": entry[2], **m, "nearest_training": name, "nearest_chamfer": d, "fit_s": c.result.seconds})
     return write_table(rows, ctx.out_dir / "completion", "Shape completion from one depth view",
@@ -190,7 +190,7 @@ def shape_completion(ctx: Context, nearest: TrainingShapes | None = None) -> Pat
 def noise_sweep(ctx: Context, sigmas=(0.0, 0.005, 0.01, 0.02, 0.03), kind: str = "depth") -> Path:
     """Completion error as depth noise grows, next to the noisy scan's own error."""
     entries = ctx.split("test")[:3]
-    scans = [(scan_of(ctx, e), ctx.truth(e)) for e in entries]
+    scans = [(scan_of(ctx.truth_mesh(e), e[2]), ctx.truth(e)) for e in entries]
     rows = []
     for sigma in tqdm(sigmas, desc="noise sweep"):
         comp, own = [], []

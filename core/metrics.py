@@ -15,22 +15,23 @@ from .meshing import SurfaceMesh
 CHAMFER_POINTS = 30_000
 
 
-def sample_surface(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POINTS, seed: int = 0) -> np.ndarray:
+def _sample(mesh: SurfaceMesh | trimesh.Trimesh, count: int, seed: int) -> tuple[trimesh.Trimesh, np.ndarray, np.ndarray]:
     tm = mesh.to_trimesh() if isinstance(mesh, SurfaceMesh) else mesh
     if len(tm.faces) == 0:
         raise ValueError("cannot sample points on an empty mesh")
-    points, _ = trimesh.sample.sample_surface(tm, count, seed=seed)
-    return np.asarray(points, np.float64)
+    points, face = trimesh.sample.sample_surface(tm, count, seed=seed)
+    return tm, np.asarray(points, np.float64), face
+
+
+def sample_surface(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POINTS, seed: int = 0) -> np.ndarray:
+    return _sample(mesh, count, seed)[1]
 
 
 def sample_oriented(mesh: SurfaceMesh | trimesh.Trimesh, count: int = CHAMFER_POINTS,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Surface points with the unit normals of the faces they lie on (for normal consistency)."""
-    tm = mesh.to_trimesh() if isinstance(mesh, SurfaceMesh) else mesh
-    if len(tm.faces) == 0:
-        raise ValueError("cannot sample points on an empty mesh")
-    points, face = trimesh.sample.sample_surface(tm, count, seed=seed)
-    return np.asarray(points, np.float64), np.asarray(tm.face_normals[face], np.float64)
+    tm, points, face = _sample(mesh, count, seed)
+    return points, np.asarray(tm.face_normals[face], np.float64)
 
 
 def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
