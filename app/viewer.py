@@ -7,11 +7,7 @@ from pyvistaqt import QtInteractor
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.meshing import SurfaceMesh
-from core.render import CAMERA, COLOR
-
-
-def _faces_vtk(faces: np.ndarray) -> np.ndarray:
-    return np.hstack([np.full((len(faces), 1), 3, dtype=np.int64), faces]).ravel()
+from core.render import CAMERA, COLOR, polydata
 
 
 class Viewer(QWidget):
@@ -39,7 +35,7 @@ class Viewer(QWidget):
                 self.actor.SetVisibility(False)
             self.plotter.render()
             return
-        self.poly.copy_from(pv.PolyData(mesh.vertices, _faces_vtk(mesh.faces)))
+        self.poly.copy_from(polydata(mesh))
         self.poly.compute_normals(inplace=True, auto_orient_normals=False, consistent_normals=False,
                                   split_vertices=False)
         if self.actor is None:

@@ -14,15 +14,8 @@ CAMERA = [(1.8, 1.2, 2.6), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)]  # front-left, slig
 COLOR = "#d8b48a"
 
 
-def _plotter(size=(480, 480), shape=(1, 1)):
-    import pyvista as pv
-
-    if not os.environ.get("DISPLAY") and os.name == "posix" and shutil.which("Xvfb"):
-        pv.start_xvfb()
-    return pv.Plotter(off_screen=True, window_size=list(size), shape=shape)
-
-
-def _polydata(mesh: SurfaceMesh):
+def polydata(mesh: SurfaceMesh):
+    """The mesh as a pyvista PolyData (VTK's flat face list: 3, i, j, k, 3, …)."""
     import pyvista as pv
 
     faces = np.hstack([np.full((len(mesh.faces), 1), 3), mesh.faces]).ravel()
@@ -37,7 +30,9 @@ class OffscreenRenderer:
     def __init__(self, size: tuple[int, int] = (480, 480), background: str = "white"):
         import pyvista as pv
 
-        self.plotter = _plotter(size)
+        if not os.environ.get("DISPLAY") and os.name == "posix" and shutil.which("Xvfb"):
+            pv.start_xvfb()  # a headless machine: render into a virtual display
+        self.plotter = pv.Plotter(off_screen=True, window_size=list(size))
         self.plotter.set_background(background)
         self._actor = None
         sphere = pv.Sphere()
@@ -55,7 +50,7 @@ class OffscreenRenderer:
             p.remove_actor(self._actor)
             self._actor = None
         if not mesh.is_empty:
-            self._actor = p.add_mesh(_polydata(mesh), color=COLOR, smooth_shading=True, split_sharp_edges=True)
+            self._actor = p.add_mesh(polydata(mesh), color=COLOR, smooth_shading=True, split_sharp_edges=True)
         p.camera_position = CAMERA
         if fit and not mesh.is_empty:
             p.reset_camera()
