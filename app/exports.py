@@ -25,9 +25,10 @@ class Exporter(QObject):
     done = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, renderer: OffscreenRenderer, parent: QWidget):
+    def __init__(self, parent: QWidget):
         super().__init__(parent)
-        self.renderer = renderer
+        # warm now: a new renderer's first picture (GL context, shaders) blocks the GUI thread ~0.5 s
+        self.renderer = OffscreenRenderer(TURNTABLE_SIZE)
         self.job = JobService(self)
         self.job.progress.connect(lambda p: self._show(*p))
         self.job.finished.connect(self._finished)
@@ -100,7 +101,7 @@ class Exporter(QObject):
             self.job.start(write)
             return
         az = self._azimuths[len(self._frames)]
-        self._frames.append(self.renderer.image(self._mesh, az, size=TURNTABLE_SIZE))
+        self._frames.append(self.renderer.image(self._mesh, az))
         self._show(len(self._frames), len(self._azimuths) + 1)
 
     def cancel(self) -> None:
@@ -109,6 +110,11 @@ class Exporter(QObject):
             self._frames = []
             self._end()
         self.job.cancel()
+
+    def close(self) -> None:
+        self.cancel()
+        self.job.wait()
+        self.renderer.close()
 
     def _finished(self, message: str) -> None:
         self._end()

@@ -15,13 +15,12 @@ from core.fit import fit
 from core.meshing import EXPORT_FORMATS, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
-from core.render import OffscreenRenderer
 from core.scan import completion_samples
 
 from .explore import ExplorePanel
 from .exports import Exporter
 from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
-from .thumbnails import SIZE as THUMBNAIL_SIZE, Thumbnails
+from .thumbnails import Thumbnails
 from .viewer import Viewer
 from .workers import JobService, MeshService
 
@@ -73,9 +72,8 @@ class MainWindow(QMainWindow):
         self.mesher.busy.connect(lambda busy: setattr(self, "_mesher_busy", busy))
         self._request = 0
         self.explore.codeChanged.connect(self._on_code)
-        self.renderer = OffscreenRenderer(THUMBNAIL_SIZE)  # off-screen pictures (thumbnails, turntables), warm
-        self.thumbnails = Thumbnails(self.renderer, self)
-        self.exporter = Exporter(self.renderer, self)
+        self.thumbnails = Thumbnails(self)
+        self.exporter = Exporter(self)
         self.exporter.done.connect(lambda msg: self.statusBar().showMessage(msg, 8000))
         self.exporter.failed.connect(lambda msg: self.error("Export failed", msg))
         self.thumbnails.ready.connect(self.explore.set_icon)
@@ -344,10 +342,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self.fitter.cancel()
         self.fitter.wait()
-        self.exporter.cancel()
-        self.exporter.job.wait()
+        self.exporter.close()
         self.thumbnails.close()
-        self.renderer.close()
         self.mesher.shutdown()
         self.viewer.close()
         super().closeEvent(event)

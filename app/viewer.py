@@ -4,17 +4,23 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 from pyvistaqt import QtInteractor
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.meshing import SurfaceMesh
 from core.render import CAMERA, COLOR, polydata
 
+POINTS_COLOR = "#1f5fd0"
+
 
 class Viewer(QWidget):
+    """Every change asks for one render at the next event-loop turn: a render costs ~30 ms on software
+    GL, so several changes in one turn (a new scan: points, noise, a mesh) must not each pay it."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
         # no MSAA: costly on software GL (llvmpipe); no auto-update timer: it re-rendered 5 times a second
-        # (~30 ms each on the GUI thread) while nothing changed. Every change below renders explicitly.
+        # (~30 ms each on the GUI thread) while nothing changed.
         self.plotter = QtInteractor(self, multi_samples=1, auto_update=False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -27,53 +33,69 @@ class Viewer(QWidget):
         self.wireframe = False
         self.points = pv.PolyData()
         self.points_actor = None
+        self._render_timer = QTimer(self, singleShot=True, interval=0)
+        self._render_timer.timeout.connect(self.plotter.render)
+
+    def update_view(self) -> None:
+        self._render_timer.start()  # coalesces: one render however many changes come first
 
     def set_mesh(self, mesh: SurfaceMesh) -> None:
         self.mesh = mesh
         if mesh.is_empty:
             if self.actor is not None:
                 self.actor.SetVisibility(False)
-            self.plotter.render()
+            self.update_view()
             return
         self.poly.copy_from(polydata(mesh))
-        self.poly.compute_normals(inplace=True, auto_orient_normals=False, consistent_normals=False,
-                                  split_vertices=False)
+        self.poly.point_data.set_array(mesh.normals, "Normals")  # made in the worker (mesh.normals is cached)
+        self.poly.point_data.active_normals_name = "Normals"
         if self.actor is None:
-            self.actor = self.plotter.add_mesh(self.poly, color=COLOR, smooth_shading=True,
+            self.actor = self.plotter.add_mesh(self.poly, color=COLOR, smooth_shading=True, render=False,
                                                style="wireframe" if self.wireframe else "surface")
+            self._warm_points(mesh.vertices[:1])
+        elif self.points_actor is not None and not len(self.points.points) > 1:
+            self.points_actor.SetVisibility(False)  # the warm-up point (see _warm_points) has done its job
         self.actor.SetVisibility(True)
         if not self._framed:
             self.reset_camera()
             self._framed = True
-        self.plotter.render()
+        self.update_view()
+
+    def _warm_points(self, vertex: np.ndarray) -> None:
+        """Draw one surface-coloured point on the first frame: compiling the point shaders then, not
+        when the first scan opens, saves that moment ~50 ms. Hidden again with the next mesh."""
+        self.set_points(vertex)
+        self.points_actor.prop.color = COLOR
+        self.points_actor.prop.point_size = 1
 
     def set_points(self, points: np.ndarray | None) -> None:
         """Overlay scan points (model frame); None hides them."""
         if points is None or len(points) == 0:
             if self.points_actor is not None:
                 self.points_actor.SetVisibility(False)
-                self.plotter.render()
+                self.update_view()
             return
         self.points.copy_from(pv.PolyData(np.asarray(points, np.float32)))
         if self.points_actor is None:
-            self.points_actor = self.plotter.add_mesh(self.points, color="#1f5fd0", point_size=3,
-                                                      render_points_as_spheres=False)
+            self.points_actor = self.plotter.add_mesh(self.points, render_points_as_spheres=False, render=False)
+        self.points_actor.prop.color = POINTS_COLOR
+        self.points_actor.prop.point_size = 3
         self.points_actor.SetVisibility(True)
         if not self._framed:
             self.reset_camera()
             self._framed = True
-        self.plotter.render()
+        self.update_view()
 
     def set_wireframe(self, on: bool) -> None:
         self.wireframe = on
         if self.actor is not None:
             self.actor.prop.style = "wireframe" if on else "surface"
-            self.plotter.render()
+            self.update_view()
 
     def reset_camera(self) -> None:
-        self.plotter.camera_position = CAMERA
-        self.plotter.reset_camera()
-        self.plotter.render()
+        self.plotter.renderer.camera_position = CAMERA
+        self.plotter.renderer.reset_camera(render=False)
+        self.update_view()
 
     def screenshot(self, path: str) -> None:
         self.plotter.screenshot(path)
@@ -82,5 +104,5 @@ class Viewer(QWidget):
         return 0 if self.actor is None or not self.actor.GetVisibility() else self.poly.n_cells
 
     def close(self) -> bool:
-        self.plotter.close()
-        return super().close()
+        self._render_timer.stop()
+        return self.plotter.close() or super().close()

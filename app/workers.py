@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+from pathlib import Path
 from typing import Callable
+
+import imageio.v3 as iio
 
 import torch
 from PySide6.QtCore import QObject, Signal
 
+from core.fileio import atomic_write
 from core.jobs import Cancelled
-from core.meshing import mesh_levels
+from core.meshing import mesh_code, mesh_levels
+from core.render import raster_image
 
 
 def lower_thread_priority(niceness: int = 10) -> None:
@@ -78,6 +83,7 @@ class MeshService(QObject):
                     if stale():
                         break
                     if progressive or mesh.stats["res"] == res:
+                        mesh.normals  # cached on the mesh: the GUI thread only hands them to VTK
                         self.meshReady.emit(rid, mesh)
             except Cancelled:
                 pass
@@ -136,33 +142,39 @@ class JobService(QObject):
 
 
 class ThumbnailService(QObject):
-    """Meshes every shape at a low resolution in a worker thread, one after another (cancellable)."""
+    """Makes every shape's thumbnail in a worker thread, one after another (cancellable): a low
+    resolution mesh, rasterised in torch (no GL, so no GUI-thread time), saved to ``folder``."""
 
-    meshReady = Signal(str, object)  # name, SurfaceMesh
+    imageReady = Signal(str, object)  # name, RGB uint8 array
 
-    def __init__(self, parent=None, res: int = 32):
+    def __init__(self, parent=None, res: int = 32, size: tuple[int, int] = (96, 96)):
         super().__init__(parent)
-        self.res = res
+        self.res, self.size = res, size
         self._generation = 0
         self._thread: threading.Thread | None = None
 
-    def start(self, decoder, items: list[tuple[str, torch.Tensor]]) -> None:
+    def start(self, decoder, items: list[tuple[str, torch.Tensor, Path]]) -> None:
+        """Thumbnails for ``(name, code, png_path)`` items; a later ``start`` or ``stop`` ends this one."""
         self._generation += 1
         generation = self._generation
 
         def work():
             lower_thread_priority(15)
             stale = lambda: generation != self._generation
-            for name, z in items:
+            for name, z, path in items:
                 if stale():
                     return
                 try:
-                    mesh = None
-                    for mesh in mesh_levels(decoder, z, self.res, cancelled=stale):
-                        pass
+                    mesh = mesh_code(decoder, z, self.res, cancelled=stale)
                 except Cancelled:
                     return
-                self.meshReady.emit(name, mesh)
+                image = raster_image(mesh, self.size)
+                try:
+                    atomic_write(path, lambda tmp: iio.imwrite(tmp, image, extension=".png"))
+                except OSError:
+                    pass  # an unwritable cache only costs making it again next time
+                if not stale():
+                    self.imageReady.emit(name, image)
 
         self._thread = threading.Thread(target=work, name="thumbnails", daemon=True)
         self._thread.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -41,6 +42,17 @@ class SurfaceMesh:
     @property
     def is_empty(self) -> bool:
         return len(self.faces) == 0
+
+    @cached_property
+    def normals(self) -> np.ndarray:
+        """Unit vertex normals (V, 3) float32, area-weighted face normals summed at each vertex.
+        Cached: a worker computes them once so the GUI thread only hands them to VTK."""
+        v, f = torch.as_tensor(self.vertices, dtype=torch.float32), torch.as_tensor(self.faces, dtype=torch.int64)
+        if len(f) == 0:
+            return np.zeros_like(self.vertices)
+        face_n = torch.linalg.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+        n = torch.zeros_like(v).index_add_(0, f.reshape(-1), face_n.repeat_interleave(3, 0))
+        return F.normalize(n, dim=1).numpy()
 
     def to_trimesh(self):
         import trimesh

@@ -1,11 +1,12 @@
-"""Off-screen pictures of meshes (README grids, thumbnails, turntables) through pyvista."""
+"""Pictures of meshes: off-screen through pyvista (README grids, turntables, exports) and a small
+torch rasteriser for thumbnails, which are made in worker threads where GL cannot render."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .fileio import atomic_write
 from .meshing import SurfaceMesh
@@ -30,8 +31,9 @@ class OffscreenRenderer:
     def __init__(self, size: tuple[int, int] = (480, 480), background: str = "white"):
         import pyvista as pv
 
-        if not os.environ.get("DISPLAY") and os.name == "posix" and shutil.which("Xvfb"):
-            pv.start_xvfb()  # a headless machine: render into a virtual display
+        if os.name == "posix" and not os.environ.get("DISPLAY"):
+            # a headless machine: VTK >= 9.4 renders through EGL (or OSMesa) without an X server
+            os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
         self.plotter = pv.Plotter(off_screen=True, window_size=list(size))
         self.plotter.set_background(background)
         self._actor = None
@@ -62,6 +64,72 @@ class OffscreenRenderer:
 
     def close(self) -> None:
         self.plotter.close()
+
+
+def _hex_rgb(color: str) -> torch.Tensor:
+    return torch.tensor([int(color[k:k + 2], 16) / 255.0 for k in (1, 3, 5)])
+
+
+def raster_image(mesh: SurfaceMesh, size: tuple[int, int] = (96, 96), supersample: int = 2,
+                 camera=CAMERA, fov: float = 30.0, fit: bool = True) -> np.ndarray:
+    """RGB picture (H, W, 3) uint8 of ``mesh`` by z-buffer rasterisation in torch, smooth-shaded by a
+    light over the camera. Thread-safe and GL-free (torch releases the GIL), so a worker thread can make it; the
+    pyvista pictures need the GUI thread. ``fit`` frames the mesh's bounding sphere, else the unit sphere."""
+    w, h = size[0] * supersample, size[1] * supersample
+    background = torch.ones(h * w, 3)
+    if mesh.is_empty:
+        return np.full((size[1], size[0], 3), 255, np.uint8)
+    v = torch.as_tensor(mesh.vertices, dtype=torch.float32)
+    f = torch.as_tensor(mesh.faces, dtype=torch.int64)
+    eye, target, up = (torch.tensor(c, dtype=torch.float32) for c in camera)
+    centre = 0.5 * (v.min(0).values + v.max(0).values) if fit else target
+    radius = float((v - centre).norm(dim=1).max()) if fit else 1.0
+    forward = torch.nn.functional.normalize(centre - eye, dim=0)
+    right = torch.nn.functional.normalize(torch.linalg.cross(forward, up), dim=0)
+    true_up = torch.linalg.cross(right, forward)
+    # move the eye along its ray so that the bounding sphere just fills the field of view
+    eye = centre - forward * (radius / np.sin(np.radians(fov / 2)) * (0.95 if fit else 1.05))  # a bounding sphere is loose
+    cam = (v - eye) @ torch.stack([right, true_up, forward], 1)  # (V, 3): x right, y up, z depth
+    focal = 0.5 * min(w, h) / np.tan(np.radians(fov / 2))
+    px = torch.stack([0.5 * w + focal * cam[:, 0] / cam[:, 2] - 0.5,
+                      0.5 * h - focal * cam[:, 1] / cam[:, 2] - 0.5], 1)
+    tri, inv_z = px[f], (1.0 / cam[:, 2])[f]  # (F, 3, 2), (F, 3)
+    lo = tri.min(1).values.ceil()
+    span = int((tri.max(1).values.floor() - lo).max().clamp(min=0)) + 1
+    dy, dx = torch.meshgrid(torch.arange(span), torch.arange(span), indexing="ij")
+    zbuf = torch.full((h * w,), float("inf"))
+    hits = []
+    step = max(1, 2**20 // span**2)  # faces per block: bounded memory however big the triangles
+    for s in range(0, len(f), step):
+        t, lo_s = tri[s:s + step], lo[s:s + step]
+        p = lo_s[:, None, :] + torch.stack([dx.ravel(), dy.ravel()], 1)[None].float()  # (n, span², 2)
+        a, b, c = t[:, 0, None], t[:, 1, None], t[:, 2, None]
+        area = _edge(a, b, c)
+        bary = torch.stack([_edge(b, c, p), _edge(c, a, p), _edge(a, b, p)], -1) / area[..., None]
+        inside = (bary >= -1e-6).all(-1) & (area.abs() > 1e-12) & (p[..., 0] >= 0) & (p[..., 0] < w) & (p[..., 1] >= 0) & (p[..., 1] < h)
+        face, slot = inside.nonzero(as_tuple=True)
+        key = (p[face, slot, 1] * w + p[face, slot, 0]).long()
+        weights = bary[face, slot]
+        depth = 1.0 / (weights * inv_z[s + face]).sum(1)  # perspective-correct
+        zbuf.scatter_reduce_(0, key, depth, "amin")
+        hits.append((key, depth, s + face, weights))
+    normals = torch.from_numpy(mesh.normals)
+    color = background.clone()
+    base = _hex_rgb(COLOR)
+    light = torch.nn.functional.normalize(0.6 * true_up - forward, dim=0)  # from the camera, a little above
+    for key, depth, face, weights in hits:
+        won = depth <= zbuf[key]
+        n = torch.nn.functional.normalize((weights[won, :, None] * normals[f[face[won]]]).sum(1), dim=1)
+        lambert = (n @ light).abs()  # two-sided: open or inverted surfaces still read as surfaces
+        color[key[won]] = (base * (0.3 + 0.7 * lambert[:, None]) + 0.25 * lambert[:, None] ** 24).clamp(0, 1)
+    image = color.reshape(h, w, 3).permute(2, 0, 1)[None]
+    image = torch.nn.functional.avg_pool2d(image, supersample)[0].permute(1, 2, 0)
+    return (image * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+
+
+def _edge(a: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """Twice the signed area of (a, b, p): the barycentric weight of the third corner, unnormalised."""
+    return (b[..., 0] - a[..., 0]) * (p[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (p[..., 0] - a[..., 0])
 
 
 def render_images(meshes: list[SurfaceMesh], size=(480, 480), azimuths=None) -> list[np.ndarray]:
