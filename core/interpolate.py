@@ -43,12 +43,18 @@ def export_sequence(decoder, a: torch.Tensor, b: torch.Tensor, out_dir: str | Pa
     if steps < 2:
         raise ValueError(f"an interpolation sequence needs at least 2 steps, got {steps}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OSError(f"cannot create the sequence folder {out_dir}: {e.strerror or e}") from e
     meshes = []
     for k in range(steps):
         mesh = mesh_code(decoder, interpolate(a, b, k / (steps - 1), spherical), res, cancelled=cancelled)
         if not mesh.is_empty:
-            export_mesh(mesh, out_dir / f"step_{k:03d}.{fmt}")
+            try:
+                export_mesh(mesh, out_dir / f"step_{k:03d}.{fmt}")
+            except OSError as e:  # e.g. the disk filled up: say how far the sequence got
+                raise OSError(f"step {k + 1} of {steps}: {e} (steps before it are written)") from e
         meshes.append(mesh)
         if progress:
             progress(k + 1, steps)

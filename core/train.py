@@ -134,10 +134,7 @@ class SampleCache:
             pos, neg = read_sdf_npz(f)
             counts.append((len(pos), len(neg)))
         starts = {k: np.concatenate([[0], np.cumsum([c[i] for c in counts])]).tolist() for i, k in enumerate(("pos", "neg"))}
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        (cache_dir / "index.json").unlink(missing_ok=True)
-        arrays = {k: np.lib.format.open_memmap(cache_dir / f"{k}.npy", "w+", np.float32, (starts[k][-1], 4))
-                  for k in ("pos", "neg")}
+        arrays = _allocate_cache(cache_dir, {k: (starts[k][-1], 4) for k in ("pos", "neg")})
         for i, f in enumerate(tqdm(files, desc="cache samples", leave=False)):
             for k, arr in zip(("pos", "neg"), read_sdf_npz(f)):
                 arrays[k][starts[k][i]:starts[k][i + 1]] = arr
@@ -162,6 +159,29 @@ class SampleCache:
             rows[order] = arr[flat[order]]
             out.append(torch.from_numpy(rows).reshape(len(scenes), half, 4))
         return torch.cat(out, dim=1)
+
+
+def _allocate_cache(cache_dir: Path, shapes: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """Memory-mapped float32 ``<name>.npy`` files with their disk space reserved up front: writing into
+    a sparse map on a full disk kills the process (SIGBUS) instead of raising an error."""
+    need = sum(r * c * 4 for r, c in shapes.values())
+    arrays = {}
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / "index.json").unlink(missing_ok=True)
+        for name, shape in shapes.items():
+            path = cache_dir / f"{name}.npy"
+            arrays[name] = np.lib.format.open_memmap(path, "w+", np.float32, shape)
+            if hasattr(os, "posix_fallocate"):
+                with open(path, "r+b") as fh:
+                    os.posix_fallocate(fh.fileno(), 0, path.stat().st_size)
+    except OSError as e:
+        arrays.clear()
+        for name in shapes:
+            (cache_dir / f"{name}.npy").unlink(missing_ok=True)
+        raise OSError(f"{cache_dir}: cannot build the training-sample cache ({need / 2**20:.0f} MB): "
+                      f"{e.strerror or e}") from e
+    return arrays
 
 
 class AutoDecoder(nn.Module):

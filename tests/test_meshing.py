@@ -167,3 +167,12 @@ def test_turntable_without_a_display(tiny_experiment, tmp_path):
                           "-o", str(tmp_path / "m.ply"), "--turntable", str(gif)], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert gif.stat().st_size > 1000
+
+
+def test_sequence_export_failure_names_the_folder(tiny_experiment, tmp_path):
+    from core.interpolate import export_sequence
+
+    b = load_bundle(tiny_experiment / "bundle.safetensors")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError, match="cannot create the sequence folder .*file/seq"):
+        export_sequence(b.decoder, b.code(0), b.code(1), tmp_path / "file" / "seq", steps=2, res=16)

@@ -84,3 +84,16 @@ def test_sigterm_stops_after_an_epoch_with_a_snapshot_and_resumes(tiny_data, tmp
     train(exp, resume=True, epochs=epochs[-1] + 2, progress=False)
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back after training
     assert list(read_log(exp)["epoch"]) == list(range(1, epochs[-1] + 3))
+
+
+def test_full_disk_while_caching_samples_is_a_clear_error(tiny_data, tmp_path, monkeypatch):
+    import errno
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    exp = write_specs(tmp_path / "e", tiny_data, NumEpochs=1)
+    with pytest.raises(OSError, match=r"cannot build the training-sample cache \(\d+ MB\): No space left on device"):
+        train(exp, progress=False)
+    assert not list(exp.rglob("*.npy"))  # no half-written cache left behind
