@@ -4,18 +4,20 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 from pyvistaqt import QtInteractor
-from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.meshing import SurfaceMesh
 from core.render import CAMERA, COLOR, polydata
 
 POINTS_COLOR = "#1f5fd0"
+MAX_SHOWN_POINTS = 25_000  # a 320x240 scan has ~75k; a third of them looks the same and renders ~10 ms sooner
 
 
 class Viewer(QWidget):
-    """Every change asks for one render at the next event-loop turn: a render costs ~30 ms on software
-    GL, so several changes in one turn (a new scan: points, noise, a mesh) must not each pay it."""
+    """Every change asks the view widget to repaint (``update_view``): Qt merges the requests into one
+    paint, and the widget's paint renders the scene. A render costs ~30 ms on software GL, so several
+    changes in one turn (a new scan: points, noise, a mesh) must not each pay it, and ``plotter.render()``
+    is never called: it renders at once *and* schedules the widget's paint, which renders again."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -33,11 +35,9 @@ class Viewer(QWidget):
         self.wireframe = False
         self.points = pv.PolyData()
         self.points_actor = None
-        self._render_timer = QTimer(self, singleShot=True, interval=0)
-        self._render_timer.timeout.connect(self.plotter.render)
 
     def update_view(self) -> None:
-        self._render_timer.start()  # coalesces: one render however many changes come first
+        self.plotter.interactor.update()
 
     def set_mesh(self, mesh: SurfaceMesh) -> None:
         self.mesh = mesh
@@ -69,12 +69,14 @@ class Viewer(QWidget):
         self.points_actor.prop.point_size = 1
 
     def set_points(self, points: np.ndarray | None) -> None:
-        """Overlay scan points (model frame); None hides them."""
+        """Overlay scan points (model frame), thinned to MAX_SHOWN_POINTS; None hides them."""
         if points is None or len(points) == 0:
             if self.points_actor is not None:
                 self.points_actor.SetVisibility(False)
                 self.update_view()
             return
+        if len(points) > MAX_SHOWN_POINTS:  # a fixed random subset (a stride would draw stripes)
+            points = points[np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)]
         self.points.copy_from(pv.PolyData(np.asarray(points, np.float32)))
         if self.points_actor is None:
             self.points_actor = self.plotter.add_mesh(self.points, render_points_as_spheres=False, render=False)
@@ -104,5 +106,4 @@ class Viewer(QWidget):
         return 0 if self.actor is None or not self.actor.GetVisibility() else self.poly.n_cells
 
     def close(self) -> bool:
-        self._render_timer.stop()
         return self.plotter.close() or super().close()
