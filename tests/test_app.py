@@ -97,7 +97,8 @@ def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
     wait_for_mesh(qtbot, window, 128, timeout=120_000)
     worst = probe.stop()
     print(f'worst event-loop lag {1000 * worst:.0f} ms over {len(probe.lags)} ticks')
-    assert worst < 0.25, sorted(probe.lags)[-5:]  # the issue's 100 ms on an idle machine; CI runners vary
+    # the issue asks for 100 ms: measured 30-90 ms on a 2-core box with software GL; room for slower CI runners
+    assert worst < 0.2, sorted(probe.lags)[-5:]
 
     scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
     assert window.open_scan(str(scan))
@@ -108,7 +109,7 @@ def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
     wait_for_mesh(qtbot, window, 128, timeout=120_000)  # the fitted code at full resolution
     worst = probe.stop()
     print(f'worst event-loop lag {1000 * worst:.0f} ms over {len(probe.lags)} ticks')
-    assert worst < 0.25, sorted(probe.lags)[-5:]
+    assert worst < 0.2, sorted(probe.lags)[-5:]
 
 
 def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
