@@ -97,3 +97,21 @@ def test_full_disk_while_caching_samples_is_a_clear_error(tiny_data, tmp_path, m
     with pytest.raises(OSError, match=r"cannot build the training-sample cache \(\d+ MB\): No space left on device"):
         train(exp, progress=False)
     assert not list(exp.rglob("*.npy"))  # no half-written cache left behind
+
+
+def test_default_recipe_stages_chain():
+    """The shipped recipe: one network through every stage, each restart at lr 1e-4 where the last ended."""
+    import json
+    from pathlib import Path
+
+    from core.train import make_schedule
+
+    recipe = Path(__file__).resolve().parent.parent / "resources" / "recipe"
+    stages = [json.loads((recipe / f).read_text()) for f in ("specs.json", "specs_stage2.json", "specs_stage3.json")]
+    for before, stage in zip(stages, stages[1:]):
+        assert stage["NetworkSpecs"] == before["NetworkSpecs"] and stage["CodeLength"] == before["CodeLength"]
+        first = before["NumEpochs"] + 1
+        assert stage["NumEpochs"] > before["NumEpochs"]
+        decoder, codes = (make_schedule(s) for s in stage["LearningRateSchedule"])
+        assert decoder(first) == pytest.approx(1e-4) and codes(first) == pytest.approx(1e-3)
+        assert decoder(stage["NumEpochs"]) < decoder(first) / 4  # annealed by the end of the stage
