@@ -105,6 +105,9 @@ class MainWindow(QMainWindow):
         self._action(view, "&Reset camera", self.viewer.reset_camera, "R")
         wire = self._action(view, "&Wireframe", self.viewer.set_wireframe, "W")
         wire.setCheckable(True)
+        points = self._action(view, "Scan &points", self.viewer.set_points_visible, "P")
+        points.setCheckable(True)
+        points.setChecked(True)
         self._refresh_recent()
 
     def _action(self, menu, text, slot, shortcut=None) -> QAction:

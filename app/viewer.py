@@ -35,6 +35,8 @@ class Viewer(QWidget):
         self.wireframe = False
         self.points = pv.PolyData()
         self.points_actor = None
+        self.show_points = True  # View ▸ Scan points
+        self._has_scan = False
 
     def update_view(self) -> None:
         self.plotter.interactor.update()
@@ -53,7 +55,7 @@ class Viewer(QWidget):
             self.actor = self.plotter.add_mesh(self.poly, color=COLOR, smooth_shading=True, render=False,
                                                style="wireframe" if self.wireframe else "surface")
             self._warm_points(mesh.vertices[:1])
-        elif self.points_actor is not None and not len(self.points.points) > 1:
+        elif self.points_actor is not None and not self._has_scan:
             self.points_actor.SetVisibility(False)  # the warm-up point (see _warm_points) has done its job
         self.actor.SetVisibility(True)
         if not self._framed:
@@ -65,12 +67,15 @@ class Viewer(QWidget):
         """Draw one surface-coloured point on the first frame: compiling the point shaders then, not
         when the first scan opens, saves that moment ~50 ms. Hidden again with the next mesh."""
         self.set_points(vertex)
+        self._has_scan = False
+        self.points_actor.SetVisibility(True)
         self.points_actor.prop.color = COLOR
         self.points_actor.prop.point_size = 1
 
     def set_points(self, points: np.ndarray | None) -> None:
         """Overlay scan points (model frame), thinned to MAX_SHOWN_POINTS; None hides them."""
-        if points is None or len(points) == 0:
+        self._has_scan = points is not None and len(points) > 0
+        if not self._has_scan:
             if self.points_actor is not None:
                 self.points_actor.SetVisibility(False)
                 self.update_view()
@@ -82,11 +87,17 @@ class Viewer(QWidget):
             self.points_actor = self.plotter.add_mesh(self.points, render_points_as_spheres=False, render=False)
         self.points_actor.prop.color = POINTS_COLOR
         self.points_actor.prop.point_size = 3
-        self.points_actor.SetVisibility(True)
+        self.points_actor.SetVisibility(self.show_points)
         if not self._framed:
             self.reset_camera()
             self._framed = True
         self.update_view()
+
+    def set_points_visible(self, on: bool) -> None:
+        self.show_points = on
+        if self.points_actor is not None and self._has_scan:
+            self.points_actor.SetVisibility(on)
+            self.update_view()
 
     def set_wireframe(self, on: bool) -> None:
         self.wireframe = on

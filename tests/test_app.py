@@ -122,6 +122,10 @@ def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
     assert window.open_scan(str(scan))
     assert window.viewer.points_actor is not None and window.viewer.points.n_points > 1000
     clean = window.viewer.points.points.copy()
+    window.viewer.set_points_visible(False)  # View ▸ Scan points
+    assert not window.viewer.points_actor.GetVisibility()
+    window.viewer.set_points_visible(True)
+    assert window.viewer.points_actor.GetVisibility()
     window.optimize.noise.setValue(100)  # sigma 0.01: the overlay moves
     assert not np.allclose(window.viewer.points.points, clean)
     window.optimize.iterations.setValue(6)
