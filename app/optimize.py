@@ -17,7 +17,6 @@ NOISE_MAX = 0.05
 NOISE_STEPS = 500
 
 
-
 class ProgressBar(QProgressBar):
     """A progress bar that repaints with the next event-loop turn. QProgressBar.setValue repaints at
     once, and in a window holding the GL view that flushes the whole window, the view's render
@@ -27,6 +26,7 @@ class ProgressBar(QProgressBar):
         self.setUpdatesEnabled(False)
         super().setValue(value)
         self.setUpdatesEnabled(True)  # schedules an ordinary (merged) update
+
 
 class CameraDialog(QDialog):
     """Asks for intrinsics and a look-at pose when a scan has no sidecar."""

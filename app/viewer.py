@@ -117,4 +117,5 @@ class Viewer(QWidget):
         return 0 if self.actor is None or not self.actor.GetVisibility() else self.poly.n_cells
 
     def close(self) -> bool:
-        return self.plotter.close() or super().close()
+        self.plotter.close()
+        return super().close()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 import imageio.v3 as iio
-
 import torch
 from PySide6.QtCore import QObject, Signal
 

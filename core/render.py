@@ -73,12 +73,12 @@ def _hex_rgb(color: str) -> torch.Tensor:
 def raster_image(mesh: SurfaceMesh, size: tuple[int, int] = (96, 96), supersample: int = 2,
                  camera=CAMERA, fov: float = 30.0, fit: bool = True) -> np.ndarray:
     """RGB picture (H, W, 3) uint8 of ``mesh`` by z-buffer rasterisation in torch, smooth-shaded by a
-    light over the camera. Thread-safe and GL-free (torch releases the GIL), so a worker thread can make it; the
-    pyvista pictures need the GUI thread. ``fit`` frames the mesh's bounding sphere, else the unit sphere."""
-    w, h = size[0] * supersample, size[1] * supersample
-    background = torch.ones(h * w, 3)
+    light over the camera. Thread-safe and GL-free (torch releases the GIL), so a worker thread can make
+    it; the pyvista pictures need the GUI thread. ``fit`` frames the mesh's bounding sphere, else the
+    unit sphere."""
     if mesh.is_empty:
         return np.full((size[1], size[0], 3), 255, np.uint8)
+    w, h = size[0] * supersample, size[1] * supersample
     v = torch.as_tensor(mesh.vertices, dtype=torch.float32)
     f = torch.as_tensor(mesh.faces, dtype=torch.int64)
     eye, target, up = (torch.tensor(c, dtype=torch.float32) for c in camera)
@@ -114,7 +114,7 @@ def raster_image(mesh: SurfaceMesh, size: tuple[int, int] = (96, 96), supersampl
         zbuf.scatter_reduce_(0, key, depth, "amin")
         hits.append((key, depth, s + face, weights))
     normals = torch.from_numpy(mesh.normals)
-    color = background.clone()
+    color = torch.ones(h * w, 3)  # white background
     base = _hex_rgb(COLOR)
     light = torch.nn.functional.normalize(0.6 * true_up - forward, dim=0)  # from the camera, a little above
     for key, depth, face, weights in hits:
