@@ -5,7 +5,7 @@
 # latest snapshot. The finished bundle is RUN_DIR/exp/bundle.safetensors.
 #
 # Training runs in stages, each a specs file: stage 1 (specs.json) is epochs 1-3200 with the learning
-# rate halving every 400; stages 2 and 3 are warm restarts of 800 epochs each (lr back to 1e-4, codes
+# rate halving every 400; stages 2, 3, … (specs_stage*.json, in order) are warm restarts of 800 epochs each (lr back to 1e-4, codes
 # 1e-3, halving every 200). Each restart lowered the loss more than the last 1600 epochs of stage 1 did.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +13,7 @@ run=${1:-$here/../../../default-run}
 deepsdf synth --category chairs --count 120 --seed 0 "$run/meshes/chairs"
 deepsdf prepare "$run/meshes/chairs" "$run/data" --samples 250000 --split-test 0.2 --seed 0
 mkdir -p "$run/exp"
-for stage in specs.json specs_stage2.json specs_stage3.json; do
+for stage in specs.json $(cd "$here" && ls specs_stage*.json | sort -V); do
     cp "$here/$stage" "$run/exp/specs.json"   # a stage already done returns at once
     deepsdf train "$run/exp" --resume
 done
