@@ -383,13 +383,7 @@ def _load_snapshot(exp_dir: Path, model: AutoDecoder, optimizer) -> int:
     with torch.no_grad():
         model.codes.weight.copy_(weight)
     optimizer.load_state_dict(opt["optimizer_state_dict"])
-    epoch = int(params["epoch"])
-    log = exp_dir / "Logs.csv"
-    if log.is_file():  # drop log rows from epochs after the snapshot
-        lines = log.read_text().splitlines(keepends=True)
-        kept = lines[:1] + [l for l in lines[1:] if int(l.split(",")[0]) <= epoch]
-        atomic_write(log, lambda tmp: tmp.write_text("".join(kept)))
-    return epoch
+    return int(params["epoch"])
 
 
 LOG_FIELDS = ["epoch", "loss", "code_reg", "lr_decoder", "lr_codes", "seconds", "mean_code_norm"]
@@ -399,7 +393,7 @@ def _log(exp_dir: Path, epoch: int, loss: float, reg: float, lrs: list[float], s
     path = exp_dir / "Logs.csv"
     new = not path.is_file()
     with open(path, "a", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator="\n")  # as _trim_log rewrites it: one line ending throughout
         if new:
             w.writerow(LOG_FIELDS)
         w.writerow([epoch, f"{loss:.6g}", f"{reg:.6g}", f"{lrs[0]:.6g}", f"{lrs[1]:.6g}", f"{seconds:.3f}", f"{code_norm:.5g}"])

@@ -107,7 +107,7 @@ def test_default_recipe_stages_chain():
     from core.train import make_schedule
 
     recipe = Path(__file__).resolve().parent.parent / "resources" / "recipe"
-    files = [recipe / "specs.json", *sorted(recipe.glob("specs_stage*.json"), key=lambda f: int(f.stem[11:]))]
+    files = [recipe / "specs.json", *sorted(recipe.glob("specs_stage*.json"), key=lambda f: int(f.stem.removeprefix("specs_stage")))]
     assert len(files) >= 3
     stages = [json.loads(f.read_text()) for f in files]
     for before, stage in zip(stages, stages[1:]):

@@ -5,8 +5,9 @@
 # latest snapshot. The finished bundle is RUN_DIR/exp/bundle.safetensors.
 #
 # Training runs in stages, each a specs file: stage 1 (specs.json) is epochs 1-3200 with the learning
-# rate halving every 400; stages 2, 3, … (specs_stage*.json, in order) are warm restarts of 800 epochs each (lr back to 1e-4, codes
-# 1e-3, halving every 200). Each restart lowered the loss more than the last 1600 epochs of stage 1 did.
+# rate halving every 400; stages 2, 3, ... (specs_stage*.json, in numeric order) are warm restarts of 800
+# epochs each (lr back to 1e-4, codes 1e-3, halving every 200). By epoch 3200 a halving barely moved the
+# loss; each restart lowered it again (resources/README.md has the Chamfer distance after each stage).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=${1:-$here/../../../default-run}
