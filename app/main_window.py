@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QInputDial
 import torch
 
 from core.bundle import Bundle, open_model
+from core.fileio import flush_denormals
 from core.fit import fit
 from core.meshing import EXPORT_FORMATS, export_mesh
 from core.metrics import chamfer, sample_surface
@@ -353,6 +354,7 @@ class MainWindow(QMainWindow):
 
 
 def run(argv: list[str]) -> int:
+    flush_denormals()  # before any worker thread starts: new threads inherit the setting
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(argv[0] if argv else None)
     window.show()

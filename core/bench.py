@@ -233,3 +233,98 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     echo(f"  completion fit (LM): {lm_s:.2f} s, {lm.iterations} it, loss {lm.losses[-1]:.5f} (target <= 5 s); "
          f"Adam-800 {adam_s:.1f} s, loss {adam.losses[-1]:.5f} -> {adam_s / lm_s:.1f}x")
     return r
+
+
+# The side-by-side setup of the training-quality comparison with the reference implementation.
+QUALITY_SPECS = {
+    "CodeLength": 64,
+    "NetworkSpecs": Architecture(latent_size=64, dims=[128] * 8, dropout_prob=0.0).to_specs()["NetworkSpecs"],
+    "NumEpochs": 1000,
+    "SnapshotFrequency": 1000,
+    "AdditionalSnapshots": [],
+    "LearningRateSchedule": [{"Type": "Step", "Initial": 0.001, "Interval": 300, "Factor": 0.5},
+                             {"Type": "Step", "Initial": 0.01, "Interval": 300, "Factor": 0.5}],
+    "SamplesPerScene": 2048,
+    "ScenesPerBatch": 4,
+    "ClampingDistance": 0.1,
+    "CodeRegularization": True,
+    "CodeRegularizationLambda": 1e-4,
+    "CodeBound": 1.0,
+    "LogFrequency": 50,
+}
+
+
+def known_shape_chamfer(bundle, data_dir: Path, entries, res: int = 128) -> list[float]:
+    """Official known-shape Chamfer: SurfaceSamples (original frame) vs 30,000 points of each code's
+    mesh mapped back with its NormalizationParameters."""
+    from .metrics import sample_surface
+
+    out = []
+    for i, (ds, cls, inst) in enumerate(entries):
+        mesh = mesh_code(bundle.decoder, bundle.latents.codes[i], res)
+        if mesh.is_empty:
+            out.append(float("inf"))
+            continue
+        with np.load(data_dir / "NormalizationParameters" / ds / cls / f"{inst}.npz") as npz:
+            offset, scale = npz["offset"], float(npz["scale"][0])
+        truth = ground_truth_points(data_dir, ds, cls, inst) / scale - offset
+        out.append(chamfer(sample_surface(mesh) / scale - offset, truth))
+    return out
+
+
+def bench_train_quality(work: str | Path, seeds=(0, 1, 2), epochs: int = 1000, init: str | None = None,
+                        code_std: float | None = None, shapes: int = 16, samples: int = 100_000,
+                        res: int = 128, threads: int = 1, echo=print) -> dict:
+    """Training quality at a fixed budget, end to end: synth -> prepare -> train per seed -> known-shape
+    Chamfer (official metric). Every step resumes from what ``work`` already holds.
+
+    Prints per seed and over seeds: last epoch's loss, CD mean/median, seconds per epoch near the start
+    (epochs 10-20 % of the run) and over the last 15 %, and their ratio (denormal slow-down).
+    """
+    import json
+
+    from .bundle import load_bundle, read_split
+    from .samples import prepare
+    from .shapes import synth
+    from .train import DEFAULTS, read_log, train
+
+    torch.set_num_threads(threads)
+    work = Path(work)
+    meshes = work / "meshes" / "chairs"
+    if not meshes.is_dir() or len(list(meshes.glob("*.ply"))) < shapes:
+        synth("chairs", shapes, 123, meshes, progress=False)
+    data = work / "data"
+    prepare(meshes, data, split_test=0.25, samples=samples, seed=0, progress=False)
+    split = data / "splits" / "chairs_train.json"
+    entries = read_split(split)
+    init = init or DEFAULTS["DecoderInit"]
+    code_std = DEFAULTS["CodeInitStdDev"] if code_std is None else code_std
+    echo(f"bench train-quality: {len(entries)} training chairs x {samples} samples, 8x128 L64, "
+         f"{epochs} epochs, init {init}, code init std {code_std}, {threads} thread(s), mesh {res}^3")
+    echo(f"{'seed':>5} {'loss':>9} {'CD mean':>9} {'CD median':>10} {'s/ep start':>11} {'s/ep end':>9} {'end/start':>10}")
+    rows = []
+    for seed in seeds:
+        exp = work / f"{init}_std{code_std:g}_seed{seed}"
+        exp.mkdir(parents=True, exist_ok=True)
+        specs = {**QUALITY_SPECS, "NumEpochs": epochs, "SnapshotFrequency": epochs, "Seed": seed,
+                 "DecoderInit": init, "CodeInitStdDev": code_std, "DataSource": str(data.resolve()),
+                 "TrainSplit": str(split.resolve())}
+        (exp / "specs.json").write_text(json.dumps(specs, indent=2))
+        train(exp, resume=True, progress=False)
+        cds = known_shape_chamfer(load_bundle(exp / "bundle.safetensors"), data, entries, res)
+        log = read_log(exp)
+        sec, ep = log["seconds"], log["epoch"]
+        start = sec[(ep > 0.1 * epochs) & (ep <= 0.2 * epochs)]
+        end = sec[ep > 0.85 * epochs]
+        row = {"seed": seed, "loss": float(log["loss"][-1]), "cd_mean": float(np.mean(cds)),
+               "cd_median": float(np.median(cds)), "s_start": float(np.mean(start)), "s_end": float(np.mean(end))}
+        row["slowdown"] = row["s_end"] / row["s_start"]
+        rows.append(row)
+        echo(f"{seed:>5} {row['loss']:>9.5f} {row['cd_mean']:>9.2e} {row['cd_median']:>10.2e} "
+             f"{row['s_start']:>11.3f} {row['s_end']:>9.3f} {row['slowdown']:>9.2f}x")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "seed"}
+    echo(f"{'mean':>5} {mean['loss']:>9.5f} {mean['cd_mean']:>9.2e} {mean['cd_median']:>10.2e} "
+         f"{mean['s_start']:>11.3f} {mean['s_end']:>9.3f} {mean['slowdown']:>9.2f}x")
+    echo("reference implementation, same setup (seed-free, measured side by side): loss 0.00365, "
+         "CD mean 1.43e-03, median 2.6e-04")
+    return {"rows": rows, "mean": mean}

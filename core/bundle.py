@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .fileio import DataError, atomic_write, torch_load
+from .fileio import DataError, atomic_write, torch_load, zero_denormals
 from .model import Architecture, Decoder, LatentTable
 
 FORMAT = "deepsdf-explorer-bundle"
@@ -41,10 +41,10 @@ class Bundle:
         return self.latents.codes[i]
 
     def save(self, path: str | Path) -> Path:
-        tensors = {f"decoder.{k}": v.detach().cpu().contiguous() for k, v in self.decoder.state_dict().items()}
-        tensors["codes"] = self.latents.codes.cpu().contiguous()
-        tensors["offsets"] = self.latents.offsets.cpu().contiguous()
-        tensors["scales"] = self.latents.scales.cpu().contiguous()
+        tensors = {f"decoder.{k}": v.detach() for k, v in self.decoder.state_dict().items()}
+        tensors.update(codes=self.latents.codes, offsets=self.latents.offsets, scales=self.latents.scales)
+        # denormals would slow every CPU user of the model and carry no information
+        tensors = {k: zero_denormals(v.cpu()).contiguous() for k, v in tensors.items()}
         meta = {
             "format": FORMAT,
             "version": "1",

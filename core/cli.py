@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import DataError
+from .fileio import DataError, flush_denormals
 
 
 def cmd_synth(a) -> None:
@@ -209,7 +209,7 @@ def cmd_bench(a) -> None:
     if a.what == "mesh":
         from .bundle import open_model
 
-        bench_mesh(tuple(a.res), bundle=open_model(a.model) if a.model else None)
+        bench_mesh(tuple(a.res or (64, 128, 256)), bundle=open_model(a.model) if a.model else None)
     elif a.what == "train":
         bench_train()
     elif a.what == "app":
@@ -227,6 +227,11 @@ def cmd_bench(a) -> None:
         if not split or not data:
             raise ValueError("bench fit needs held-out shapes: pass --data and --split")
         bench_fit(bundle, data, split, count=a.count)
+    elif a.what == "train-quality":
+        from .bench import bench_train_quality
+
+        bench_train_quality(a.work, seeds=a.seeds, epochs=a.epochs or 1000, init=a.init, code_std=a.code_std,
+                            shapes=a.shapes, samples=a.samples, res=a.res[0] if a.res else 128, threads=a.threads)
 
 
 def _add_code_choice(s: argparse.ArgumentParser) -> None:
@@ -349,19 +354,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
-    s.add_argument("what", choices=["mesh", "train", "fit", "app"])
+    s.add_argument("what", choices=["mesh", "train", "train-quality", "fit", "app"])
     s.add_argument("--scan", help="app: depth scan for the completion fit (default: a shipped sample)")
     s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit: the model (default 'default')")
     s.add_argument("--data", help="fit: data folder (default: the model's data source)")
     s.add_argument("--split", help="fit: split of held-out shapes (default: the model's TestSplit)")
     s.add_argument("--count", type=int, default=3, help="fit: number of held-out shapes")
-    s.add_argument("--res", type=int, nargs="+", default=[64, 128, 256])
+    s.add_argument("--res", type=int, nargs="+", help="mesh: resolutions (default 64 128 256); others: one (128)")
+    s.add_argument("--work", default="bench-train-quality", help="train-quality: folder for data and runs (resumable)")
+    s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train-quality: training seeds")
+    s.add_argument("--epochs", type=int, help="train-quality: epochs (default 1000)")
+    s.add_argument("--init", choices=["default", "small", "geometric"], help="train-quality: decoder init")
+    s.add_argument("--code-std", type=float, help="train-quality: CodeInitStdDev (x 1/sqrt(L))")
+    s.add_argument("--shapes", type=int, default=16, help="train-quality: synthetic chairs (a quarter held out)")
+    s.add_argument("--samples", type=int, default=100_000, help="train-quality: SDF samples per shape")
+    s.add_argument("--threads", type=int, default=1, help="train-quality: torch threads")
     s.set_defaults(func=cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flush_denormals()  # before torch starts its worker threads: they inherit the setting
     try:
         args.func(args)
     except (DataError, FileNotFoundError, ValueError, KeyError, IndexError, OSError, RuntimeError) as e:

@@ -69,3 +69,21 @@ def default_device(name: str | None = None) -> torch.device:
             raise RuntimeError("--device cuda requested but CUDA is not available")
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def flush_denormals() -> None:
+    """Treat denormal floats (|x| < 1.2e-38) as zero on the CPU.
+
+    ReLU nets trained with Adam accumulate them in the optimiser state and in weights, and CPU
+    arithmetic on them is many times slower: a training run slowed ~3x towards its end, and meshing
+    the shipped model was 1.3x slower. Their values are far below anything the model resolves.
+    """
+    torch.set_flush_denormal(True)
+
+
+def zero_denormals(t: torch.Tensor) -> torch.Tensor:
+    """A copy of ``t`` with denormal entries set to 0 (floating tensors; others unchanged)."""
+    if not t.is_floating_point():
+        return t
+    tiny = torch.finfo(t.dtype).tiny
+    return torch.where(t.abs() < tiny, torch.zeros((), dtype=t.dtype, device=t.device), t)

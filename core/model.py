@@ -6,6 +6,7 @@ layers listed in ``latent_in``, and the output goes through tanh.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -89,26 +90,41 @@ def _layer_sizes(arch: Architecture) -> list[tuple[int, int]]:
     return sizes
 
 
-class Decoder(nn.Module):
-    """f([z, xyz]) -> sdf, negative inside. Input (n, L + 3), output (n, 1)."""
+INITS = ("default", "small", "geometric")
 
-    def __init__(self, arch: Architecture):
+
+class Decoder(nn.Module):
+    """f([z, xyz]) -> sdf, negative inside. Input (n, L + 3), output (n, 1).
+
+    ``init`` picks the starting weights (training only; loading overwrites them):
+
+    - ``default``: PyTorch's Linear initialisation, as the official code;
+    - ``small``: default with the last layer scaled by 0.01, so every output starts inside the clamp;
+    - ``geometric``: SAL's sphere (Atzmon & Lipman 2020): the initial field is |x| - 0.5 for every
+      code (negative inside), so every sample near the surface has a gradient from the first step.
+    """
+
+    def __init__(self, arch: Architecture, init: str = "default"):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown decoder init {init!r} ({', '.join(INITS)})")
         self.arch = arch
         sizes = _layer_sizes(arch)
         self.num_layers = len(sizes)
-        for layer, (i, o) in enumerate(sizes):
-            lin = nn.Linear(i, o)
+        layers = [nn.Linear(i, o) for i, o in sizes]
+        if init == "geometric":
+            _geometric_init(layers, arch)
+        elif init == "small":
+            with torch.no_grad():
+                layers[-1].weight.mul_(0.01)
+                layers[-1].bias.zero_()
+        for layer, lin in enumerate(layers):
             if arch.weight_norm and layer < self.num_layers - 1:
-                lin = weight_norm(lin)
+                lin = weight_norm(lin)  # g and v taken from the weights set above
             setattr(self, f"lin{layer}", lin)
-        # Start with outputs near zero: the clamped loss has no gradient where |prediction| > 0.1,
-        # and the default init of a narrow net can put every output beyond it (training then never starts).
-        last = getattr(self, f"lin{self.num_layers - 1}")
-        with torch.no_grad():
-            last.weight.mul_(0.01)
-            last.bias.zero_()
         self.dropout = nn.Dropout(arch.dropout_prob)
+        if init == "geometric":
+            _calibrate_sphere(self, radius=0.5)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs
@@ -128,6 +144,43 @@ class Decoder(nn.Module):
                 (getattr(self, f"lin{k}").weight.detach().clone(), getattr(self, f"lin{k}").bias.detach().clone())
                 for k in range(self.num_layers)
             ]
+
+
+def _geometric_init(layers: list[nn.Linear], arch: Architecture) -> None:
+    """Hidden layers N(0, sqrt(2 / out)) with zero bias, code columns zero (the field starts the same
+    for every code), last layer sqrt(pi / in) (Atzmon & Lipman 2020): f(x) ~ a |x| + b at the start."""
+    L = arch.latent_size
+    with torch.no_grad():
+        for k, lin in enumerate(layers[:-1]):
+            nn.init.normal_(lin.weight, 0.0, math.sqrt(2.0 / lin.out_features))
+            nn.init.zeros_(lin.bias)
+            if k == 0 or k in arch.latent_in:
+                d_prev = lin.in_features - (L + 3)
+                lin.weight[:, d_prev:d_prev + L] = 0.0
+        last = layers[-1]
+        nn.init.normal_(last.weight, math.sqrt(math.pi / last.in_features), 1e-4)
+        nn.init.zeros_(last.bias)
+
+
+def _calibrate_sphere(decoder: "Decoder", radius: float, points: int = 4096) -> None:
+    """Rescale the last layer so the initial field is |x| - radius: the skip connections bend the
+    ideal a |x| + b of the geometric init, so a least-squares fit on random points sets a and b."""
+    gen = torch.Generator().manual_seed(0)
+    xyz = torch.randn(points, 3, generator=gen)
+    xyz = xyz / xyz.norm(dim=1, keepdim=True) * torch.rand(points, 1, generator=gen) * 1.5
+    rows = torch.cat([torch.zeros(points, decoder.arch.latent_size), xyz], dim=1)
+    last = getattr(decoder, f"lin{decoder.num_layers - 1}")
+    training = decoder.training
+    with torch.no_grad():
+        out = decoder.eval()(rows)[:, 0]
+        for _ in range(2 if decoder.arch.double_tanh else 1):  # undo the output tanh
+            out = torch.atanh(out.clamp(-0.999999, 0.999999))
+        pre = out
+        A = torch.stack([xyz.norm(dim=1), torch.ones(points)], dim=1)
+        a, b = torch.linalg.lstsq(A, pre[:, None]).solution[:, 0]
+        last.weight.div_(a)
+        last.bias.sub_(b).div_(a).sub_(radius)
+    decoder.train(training)
 
 
 def latent_field(decoder: Decoder, z: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .bundle import Bundle, load_decoder_state, read_normalization, read_official_codes, read_specs, read_split
-from .fileio import DataError, atomic_write, default_device, torch_load, torch_save
+from .fileio import DataError, atomic_write, default_device, flush_denormals, torch_load, torch_save
 from .model import Architecture, Decoder, LatentTable
 from .samples import read_sdf_npz
 
@@ -54,6 +54,7 @@ DEFAULTS = {
     "GradientClipNorm": None,
     "LogFrequency": 10,
     "Seed": 0,  # ours: seeds code init, batches and samples
+    "DecoderInit": "small",  # ours: default | small | geometric (see model.Decoder)
 }
 
 
@@ -110,7 +111,7 @@ class SampleCache:
     only the touched pages are read).
     """
 
-    def __init__(self, data_source: Path, split, cache_dir: Path):
+    def __init__(self, data_source: Path, split, cache_dir: Path, progress: bool = True):
         files = [data_source / "SdfSamples" / ds / cls / f"{inst}.npz" for ds, cls, inst in split]
         for f in files:
             if not f.is_file():
@@ -119,7 +120,7 @@ class SampleCache:
         index_path = cache_dir / "index.json"
         index = json.loads(index_path.read_text()) if index_path.is_file() else None
         if not index or index.get("key") != key:
-            index = self._build(files, cache_dir, key)
+            index = self._build(files, cache_dir, key, progress)
         self.pos = np.load(cache_dir / "pos.npy", mmap_mode="r")
         self.neg = np.load(cache_dir / "neg.npy", mmap_mode="r")
         self.pos_start = torch.tensor(index["pos_start"][:-1])
@@ -128,14 +129,14 @@ class SampleCache:
         self.neg_count = torch.tensor(np.diff(index["neg_start"]))
 
     @staticmethod
-    def _build(files: list[Path], cache_dir: Path, key) -> dict:
+    def _build(files: list[Path], cache_dir: Path, key, progress: bool) -> dict:
         counts = []
-        for f in tqdm(files, desc="scan samples", leave=False):
+        for f in tqdm(files, desc="scan samples", leave=False, disable=not progress):
             pos, neg = read_sdf_npz(f)
             counts.append((len(pos), len(neg)))
         starts = {k: np.concatenate([[0], np.cumsum([c[i] for c in counts])]).tolist() for i, k in enumerate(("pos", "neg"))}
         arrays = _allocate_cache(cache_dir, {k: (starts[k][-1], 4) for k in ("pos", "neg")})
-        for i, f in enumerate(tqdm(files, desc="cache samples", leave=False)):
+        for i, f in enumerate(tqdm(files, desc="cache samples", leave=False, disable=not progress)):
             for k, arr in zip(("pos", "neg"), read_sdf_npz(f)):
                 arrays[k][starts[k][i]:starts[k][i + 1]] = arr
         for arr in arrays.values():
@@ -187,9 +188,10 @@ def _allocate_cache(cache_dir: Path, shapes: dict[str, tuple[int, int]]) -> dict
 class AutoDecoder(nn.Module):
     """Decoder plus the table of trainable codes (one DDP module, so both get all-reduced)."""
 
-    def __init__(self, arch: Architecture, num_scenes: int, code_bound: float | None, init_std: float, gen):
+    def __init__(self, arch: Architecture, num_scenes: int, code_bound: float | None, init_std: float, gen,
+                 init: str = DEFAULTS["DecoderInit"]):
         super().__init__()
-        self.decoder = Decoder(arch)
+        self.decoder = Decoder(arch, init)
         self.codes = nn.Embedding(num_scenes, arch.latent_size, max_norm=code_bound)
         with torch.no_grad():
             self.codes.weight.normal_(0.0, init_std / math.sqrt(arch.latent_size), generator=gen)
@@ -248,6 +250,7 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     Under torchrun (WORLD_SIZE > 1) it joins the process group itself (gloo on CPU, nccl on CUDA).
     """
     exp_dir = Path(exp_dir)
+    flush_denormals()
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dev = default_device(device)
         if dev.type == "cuda":
@@ -259,10 +262,10 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     rank, world = _dist_info()
     cfg = load_config(exp_dir)
     num_epochs = epochs or cfg.NumEpochs
-    cache = SampleCache(cfg.data_source, cfg.split, exp_dir / "cache") if rank == 0 else None
+    cache = SampleCache(cfg.data_source, cfg.split, exp_dir / "cache", progress) if rank == 0 else None
     if world > 1:
         dist.barrier()
-        cache = cache or SampleCache(cfg.data_source, cfg.split, exp_dir / "cache")
+        cache = cache or SampleCache(cfg.data_source, cfg.split, exp_dir / "cache", progress=False)
     n_scenes = len(cache)
     batch_scenes = cfg.ScenesPerBatch
     if batch_scenes > n_scenes:
@@ -275,7 +278,7 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     with torch.random.fork_rng(devices=[]):  # seeded initialisation, global RNG left as it was
         torch.manual_seed(cfg.Seed)
         gen = torch.Generator().manual_seed(cfg.Seed)
-        model = AutoDecoder(cfg.arch, n_scenes, cfg.CodeBound, cfg.CodeInitStdDev, gen).to(dev)
+        model = AutoDecoder(cfg.arch, n_scenes, cfg.CodeBound, cfg.CodeInitStdDev, gen, cfg.DecoderInit).to(dev)
     schedules = [make_schedule(s) for s in cfg.LearningRateSchedule]
     if len(schedules) != 2:
         raise DataError(f"{exp_dir / 'specs.json'}: LearningRateSchedule needs two entries (decoder, codes)")

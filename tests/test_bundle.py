@@ -108,3 +108,21 @@ def test_open_model_dispatch(tmp_path):
     (exp / "ModelParameters" / "2000.pth").rename(exp / "ModelParameters" / "latest.pth")
     (exp / "LatentCodes" / "2000.pth").rename(exp / "LatentCodes" / "latest.pth")
     assert len(open_model(exp).latents) == 3
+
+
+def test_bundles_are_written_without_denormals(tmp_path):
+    from safetensors import safe_open
+
+    from core.bundle import DEFAULT_BUNDLE
+
+    b = make_bundle()
+    with torch.no_grad():
+        b.decoder.lin3.weight.view(-1)[:5] = 1e-40  # denormal: slows CPU arithmetic, carries nothing
+        b.latents.codes[0, 0] = -1e-39
+    for path in (b.save(tmp_path / "m.safetensors"), DEFAULT_BUNDLE):
+        with safe_open(str(path), "pt") as fh:
+            for key in fh.keys():
+                t = fh.get_tensor(key)
+                if t.is_floating_point():
+                    assert not ((t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)).any(), f"{path.name}: {key}"
+    assert load_bundle(tmp_path / "m.safetensors").latents.codes[0, 0] == 0

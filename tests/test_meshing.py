@@ -176,3 +176,32 @@ def test_sequence_export_failure_names_the_folder(tiny_experiment, tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(OSError, match="cannot create the sequence folder .*file/seq"):
         export_sequence(b.decoder, b.code(0), b.code(1), tmp_path / "file" / "seq", steps=2, res=16)
+
+
+def _closed_random_field(seed: int, n: int = 25) -> torch.Tensor:
+    """Gaussian-smoothed noise, outside on the border: many saddles (ambiguous faces), closed surfaces."""
+    from scipy.ndimage import gaussian_filter
+
+    f = gaussian_filter(np.random.default_rng(seed).standard_normal((n, n, n)), 1.5)
+    f /= f.std()
+    f[[0, -1], :, :] = f[:, [0, -1], :] = f[:, :, [0, -1]] = 1.0
+    return torch.from_numpy(f)
+
+
+def _edge_use(faces: np.ndarray) -> np.ndarray:
+    edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
+    return np.unique(edges, axis=0, return_counts=True)[1]
+
+
+def test_torch_marching_cubes_is_manifold_with_vtk_vertices_on_random_fields():
+    from scipy.spatial import cKDTree
+
+    for seed in range(100):
+        values = _closed_random_field(seed)
+        ours = marching_cubes_torch(values, 0.0, (0, 0, 0), 1.0)
+        vtk = marching_cubes_vtk(values, 0.0, (0, 0, 0), 1.0)
+        use = _edge_use(ours.faces)
+        assert (use == 2).all(), f"seed {seed}: {(use > 2).sum()} non-manifold, {(use == 1).sum()} boundary edges"
+        assert len(ours.vertices) == len(vtk.vertices)
+        far = max(cKDTree(vtk.vertices).query(ours.vertices)[0].max(), cKDTree(ours.vertices).query(vtk.vertices)[0].max())
+        assert far <= 1e-5, f"seed {seed}: a vertex {far:.1e} voxel from Flying Edges'"

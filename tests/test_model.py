@@ -44,3 +44,17 @@ def test_latent_table_checks_sizes():
     assert table.index("b") == 1
     with pytest.raises(KeyError, match="no shape named"):
         table.index("c")
+
+
+def test_geometric_init_starts_as_a_sphere_negative_inside():
+    arch = Architecture(latent_size=64, dims=[128] * 8, dropout_prob=0.0)
+    torch.manual_seed(0)
+    decoder = Decoder(arch, "geometric").eval()
+    xyz = torch.randn(2000, 3)
+    xyz = xyz / xyz.norm(dim=1, keepdim=True) * torch.rand(2000, 1)
+    for z in (torch.zeros(64), torch.randn(64) / 8):  # the same field for every code at the start
+        f = decoder(torch.cat([z.expand(2000, 64), xyz], 1))[:, 0]
+        assert (f - torch.tanh(xyz.norm(dim=1) - 0.5)).abs().mean() < 0.1
+        assert f[xyz.norm(dim=1) < 0.3].max() < 0 < f[xyz.norm(dim=1) > 0.7].min()
+    with pytest.raises(ValueError, match="unknown decoder init"):
+        Decoder(arch, "zeros")

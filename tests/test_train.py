@@ -117,3 +117,22 @@ def test_default_recipe_stages_chain():
         decoder, codes = (make_schedule(s) for s in stage["LearningRateSchedule"])
         assert decoder(first) == pytest.approx(1e-4) and codes(first) == pytest.approx(1e-3)
         assert decoder(stage["NumEpochs"]) < decoder(first) / 4  # annealed by the end of the stage
+
+
+def test_a_narrow_net_whose_default_init_starts_beyond_the_clamp_still_trains(tiny_data, tmp_path):
+    """The trap the init must avoid: PyTorch's default init puts every output of this narrow net (seed 16)
+    beyond +-0.1, where the clamped loss has no gradient, so training never starts."""
+    from core.model import Architecture, Decoder
+    from tests.conftest import TINY_SPECS
+
+    torch.manual_seed(16)  # as train() seeds it
+    rows = torch.cat([torch.randn(1000, 8) / 3, torch.rand(1000, 3) * 2 - 1], 1)
+    assert (Decoder(Architecture.from_specs(TINY_SPECS), "default")(rows).abs() > 0.1).all()
+    losses = {}
+    for init in ("default", None):  # None: the trainer's own choice
+        exp = write_specs(tmp_path / str(init), tiny_data, NumEpochs=15, LogFrequency=5, Seed=16,
+                          **({"DecoderInit": init} if init else {}))
+        train(exp, progress=False)
+        losses[init] = read_log(exp)["loss"]
+    assert losses["default"][-3:].mean() > 0.9 * losses["default"][0]  # stuck
+    assert losses[None][-3:].mean() < 0.5 * losses["default"][-3:].mean()
