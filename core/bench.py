@@ -200,6 +200,32 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
     return rows
 
 
+# How resources/recipe/train_default.sh made the default model's data (its held-out chairs are the test split).
+RECIPE_DATA = {"category": "chairs", "count": 120, "seed": 0, "samples": 250_000, "split_test": 0.2}
+
+
+def recipe_heldout(work: str | Path, count: int) -> tuple[Path, Path]:
+    """Re-make the default model's first ``count`` held-out chairs exactly as its recipe did (same meshes,
+    same samples); returns (data folder, split file). Resumable: what ``work`` holds is kept."""
+    import os
+
+    from .samples import held_out, prepare
+    from .shapes import synth
+
+    work, r = Path(work), RECIPE_DATA
+    paths = synth(r["category"], r["count"], r["seed"], work / "meshes" / r["category"], progress=False)
+    names = sorted(held_out([p.stem for p in paths], r["split_test"], r["seed"]))[:count]
+    chosen = work / "heldout" / r["category"]
+    chosen.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        link = chosen / f"{name}.ply"
+        if not link.exists():
+            os.symlink((work / "meshes" / r["category"] / f"{name}.ply").resolve(), link)
+    # every chosen mesh is a test shape: half the samples, the wide variance, the recipe's seed
+    prepare(chosen, work / "data", split_test=1.0, samples=r["samples"], seed=r["seed"], progress=False)
+    return work / "data", work / "data" / "splits" / f"{r['category']}_test.json"
+
+
 def bench_app(bundle, scan_path, echo=print) -> dict:
     """The app's interactive budget with a model: slider preview at 64^3, full 128^3, LM completion fit.
 

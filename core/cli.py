@@ -222,16 +222,37 @@ def cmd_bench(a) -> None:
         from .bundle import open_model
 
         bundle = open_model(a.model or "default")
-        split = a.split or bundle.info.get("test_split")
-        data = a.data or bundle.info.get("data_source")
-        if not split or not data:
-            raise ValueError("bench fit needs held-out shapes: pass --data and --split")
-        bench_fit(bundle, data, split, count=a.count)
+        data, split = _held_out_data(a, bundle)
+        bench_fit(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
     elif a.what == "train-quality":
         from .bench import bench_train_quality
 
-        bench_train_quality(a.work, seeds=a.seeds, epochs=a.epochs or 1000, init=a.init, code_std=a.code_std,
+        bench_train_quality(Path(a.work) / "train-quality", seeds=a.seeds, epochs=a.epochs or 1000, init=a.init, code_std=a.code_std,
                             shapes=a.shapes, samples=a.samples, res=a.res[0] if a.res else 128, threads=a.threads)
+
+
+def _held_out_data(a, bundle) -> tuple[Path, Path]:
+    """bench fit's held-out shapes: --data/--split, else the model's own test split where it still
+    exists, else (for the default model) the recipe's held-out chairs re-made under --work."""
+    data = Path(a.data) if a.data else None
+    if data is not None and not data.is_dir():
+        raise FileNotFoundError(f"--data {data}: no such folder (a 'deepsdf prepare' output)")
+    if data is None and bundle.info.get("data_source") and Path(bundle.info["data_source"]).is_dir():
+        data = Path(bundle.info["data_source"])
+    split = Path(a.split) if a.split else None
+    if data is not None and split is None:
+        found = sorted((data / "splits").glob("*_test.json"))
+        split = found[0] if found else None
+    if data is not None and split is not None:
+        return data, split
+    if a.model not in (None, "default"):
+        raise FileNotFoundError(f"{a.model}: its held-out shapes are not on this machine; pass --data "
+                                f"(a 'deepsdf prepare' folder) and --split")
+    from .bench import recipe_heldout
+
+    print(f"bench fit: the default model's held-out chairs are not here; re-making {a.count} from its "
+          f"recipe in {a.work}/ (kept for the next run)")
+    return recipe_heldout(a.work, a.count)
 
 
 def _add_code_choice(s: argparse.ArgumentParser) -> None:
@@ -361,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", help="fit: split of held-out shapes (default: the model's TestSplit)")
     s.add_argument("--count", type=int, default=3, help="fit: number of held-out shapes")
     s.add_argument("--res", type=int, nargs="+", help="mesh: resolutions (default 64 128 256); others: one (128)")
-    s.add_argument("--work", default="bench-train-quality", help="train-quality: folder for data and runs (resumable)")
+    s.add_argument("--work", default="deepsdf-bench", help="train-quality, fit: folder for made data and runs (resumable)")
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train-quality: training seeds")
     s.add_argument("--epochs", type=int, help="train-quality: epochs (default 1000)")
     s.add_argument("--init", choices=["default", "small", "geometric"], help="train-quality: decoder init")
@@ -375,6 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # long benchmarks print row by row, also into a log
     flush_denormals()  # before torch starts its worker threads: they inherit the setting
     try:
         args.func(args)

@@ -181,6 +181,12 @@ def prepare_one(job: PrepareJob) -> str | None:
     return None
 
 
+def held_out(names: list[str], split_test: float, seed: int) -> set[str]:
+    """The shapes ``prepare`` holds out for testing: a seeded draw of round(share x count) names."""
+    order = np.random.default_rng(seed).permutation(len(names))
+    return {sorted(names)[i] for i in order[: int(round(len(names) * split_test))]}
+
+
 def prepare(mesh_dir: str | Path, out_dir: str | Path, split_test: float = 0.2, samples: int = 500_000,
             dataset: str = "synthetic", category: str | None = None, seed: int = 0, workers: int | None = None,
             progress: bool = True) -> dict:
@@ -194,9 +200,7 @@ def prepare(mesh_dir: str | Path, out_dir: str | Path, split_test: float = 0.2, 
         raise DataError(f"{mesh_dir}: no meshes ({', '.join(MESH_SUFFIXES)}) found")
     category = category or Path(mesh_dir).resolve().name
     names = sorted(meshes)
-    order = np.random.default_rng(seed).permutation(len(names))
-    n_test = int(round(len(names) * split_test))
-    test = {names[i] for i in order[:n_test]}
+    test = held_out(names, split_test, seed)
     jobs = [PrepareJob(n, meshes[n], out_dir, dataset, category, samples if n not in test else samples // 2,
                        n in test, seed) for n in names]
     skipped: dict[str, str] = {}
