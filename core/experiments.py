@@ -21,7 +21,7 @@ from .fileio import atomic_write
 from .fit import FitData, fit
 from .interpolate import interpolate
 from .meshing import SurfaceMesh, mesh_code
-from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency,
+from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency, pieces,
                       sample_oriented, sample_surface)
 from .render import save_grid
 from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
@@ -207,8 +207,10 @@ def noise_sweep(ctx: Context, sigmas=(0.0, 0.005, 0.01, 0.02, 0.03), kind: str =
                        f"Mean over {len(scans)} held-out shapes. scan_error = 2 x mean squared distance of the noisy scan's points to the surface.")
 
 
-def interpolation(ctx: Context, pairs: int = 5, nearest: TrainingShapes | None = None) -> Path:
-    """Midpoints between training codes: distance to both ends and to the nearest training shape."""
+def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None = None, shown: int = 5) -> Path:
+    """Midpoints between random pairs of training codes: are they one piece (slivers under 0.1 % of the
+    area ignored), how far from both ends and from the nearest training shape; the first ``shown``
+    pairs go into interpolation.png."""
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
     train = {e[2]: ctx.truth(e) for e in ctx.split("train", limit=False)}
@@ -222,15 +224,18 @@ def interpolation(ctx: Context, pairs: int = 5, nearest: TrainingShapes | None =
             continue
         pts = sample_surface(mid)
         name, d = nearest.nearest(pts)
-        rows.append({"a": names[i], "b": names[j], "midpoint_to_a": chamfer(pts, train[names[i]]),
+        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "midpoint_to_a": chamfer(pts, train[names[i]]),
                      "midpoint_to_b": chamfer(pts, train[names[j]]), "nearest_training": name, "nearest_chamfer": d})
-        pictures += [mesh_code(ctx.bundle.decoder, za, ctx.res), mid, mesh_code(ctx.bundle.decoder, zb, ctx.res)]
+        if len(pictures) < 3 * shown:
+            pictures += [mesh_code(ctx.bundle.decoder, za, ctx.res), mid, mesh_code(ctx.bundle.decoder, zb, ctx.res)]
     try:  # look at them: do midpoints look like chairs?
         save_grid(pictures, ctx.out_dir / "interpolation.png", cols=3, cell=200)
     except Exception as e:  # no display and no off-screen GL here: the table still stands
         warnings.warn(f"interpolation.png not rendered ({type(e).__name__}: {e})")
+    one = sum(r["pieces"] == 1 for r in rows)
     return write_table(rows, ctx.out_dir / "interpolation", "Interpolation midpoints",
-                       "Chamfer x1e3 of the t = 0.5 mesh to both ends and to the nearest training shape (is the model copying?).")
+                       f"{one} of {len(rows)} midpoints (t = 0.5) are one piece. Chamfer x1e3 of the midpoint to both "
+                       "ends and to the nearest training shape (is the model copying?).")
 
 
 EXPERIMENTS = {"known": known_shapes, "unknown": unknown_shapes, "completion": shape_completion,

@@ -81,3 +81,14 @@ def normal_consistency(a: np.ndarray, a_normals: np.ndarray, b: np.ndarray, b_no
     ab = np.abs(np.sum(a_normals * b_normals[cKDTree(b).query(a, workers=-1)[1]], axis=1))
     ba = np.abs(np.sum(b_normals * a_normals[cKDTree(a).query(b, workers=-1)[1]], axis=1))
     return float((ab.mean() + ba.mean()) / 2)
+
+
+def pieces(mesh: SurfaceMesh | trimesh.Trimesh, min_share: float = 1e-3) -> int:
+    """Connected pieces of a mesh (faces joined by shared edges), ignoring slivers under ``min_share``
+    of the total area: an interpolated chair should be one piece, not a seat beside floating legs."""
+    tm = mesh.to_trimesh() if isinstance(mesh, SurfaceMesh) else mesh
+    if len(tm.faces) == 0:
+        return 0
+    labels = trimesh.graph.connected_component_labels(tm.face_adjacency, node_count=len(tm.faces))
+    areas = np.bincount(labels, weights=tm.area_faces)
+    return int(np.sum(areas >= min_share * areas.sum()))

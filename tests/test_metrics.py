@@ -39,3 +39,16 @@ def test_normal_consistency():
     plane = np.stack(np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 30), [0.0]), -1).reshape(-1, 3)
     up, tilted = np.tile([0.0, 0.0, 1.0], (len(plane), 1)), np.tile([np.sin(np.pi / 3), 0.0, 0.5], (len(plane), 1))
     assert normal_consistency(plane, up, plane + [0, 0, 0.1], tilted) == pytest.approx(0.5)
+
+
+def test_pieces_ignores_slivers():
+    import trimesh
+
+    from core.metrics import pieces
+
+    a = trimesh.creation.icosphere(radius=0.5)
+    b = trimesh.creation.icosphere(radius=0.3).apply_translation([2, 0, 0])
+    sliver = trimesh.creation.icosphere(radius=0.005).apply_translation([0, 3, 0])  # 0.01 % of the area
+    assert pieces(a) == 1
+    assert pieces(trimesh.util.concatenate([a, sliver])) == 1
+    assert pieces(trimesh.util.concatenate([a, b, sliver])) == 2
