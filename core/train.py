@@ -54,7 +54,7 @@ DEFAULTS = {
     "GradientClipNorm": None,
     "LogFrequency": 10,
     "Seed": 0,  # ours: seeds code init, batches and samples
-    "DecoderInit": "small",  # ours: default | small | geometric (see model.Decoder)
+    "DecoderInit": "geometric",  # ours: default | small | geometric (see model.Decoder; bench train-quality)
 }
 
 

@@ -32,7 +32,7 @@ def test_bench_train_quality_per_seed_and_mean_resumes(capsys, tmp_path):
     assert set(rows) == {"0", "1", "mean"}
     for loss, cd_mean, cd_median, s_start, s_end, ratio in rows.values():
         assert 0 < float(loss) < 0.1 and 0 < float(cd_median) <= float(cd_mean) * 10 and float(s_start) > 0
-    assert (tmp_path / "train-quality" / "small_std1_seed1" / "bundle.safetensors").is_file()
+    assert (tmp_path / "train-quality" / "geometric_std1_seed1" / "bundle.safetensors").is_file()
     again = _run(capsys, *args)  # every step resumes: nothing is trained twice, the numbers repeat
     assert [ln for ln in again.splitlines() if ln.startswith("    0 ")] == [ln for ln in out.splitlines() if ln.startswith("    0 ")]
 

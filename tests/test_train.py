@@ -135,4 +135,4 @@ def test_a_narrow_net_whose_default_init_starts_beyond_the_clamp_still_trains(ti
         train(exp, progress=False)
         losses[init] = read_log(exp)["loss"]
     assert losses["default"][-3:].mean() > 0.9 * losses["default"][0]  # stuck
-    assert losses[None][-3:].mean() < 0.5 * losses["default"][-3:].mean()
+    assert losses[None][-3:].mean() < 0.7 * min(losses[None][0], losses["default"][-3:].mean()), losses[None]
