@@ -229,7 +229,10 @@ def make_shape(category: str, seed: int) -> trimesh.Trimesh:
 
     solid = CATEGORIES[category](np.random.default_rng([hash_category(category), seed]))
     m = solid.to_mesh()
-    mesh = trimesh.Trimesh(np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts), process=True)
+    verts, tris = np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts)
+    mesh = trimesh.Trimesh(verts, tris, process=True)
+    if not mesh.is_watertight:  # parts touching along an edge: merging their vertices makes it non-manifold
+        mesh = trimesh.Trimesh(verts, tris, process=False)  # manifold3d's own indexing is manifold
     if not mesh.is_watertight or not mesh.is_winding_consistent or mesh.volume <= 0:
         raise RuntimeError(f"{category} seed {seed}: generated mesh is not a closed, outward-facing solid")
     return normalize(mesh)[0]

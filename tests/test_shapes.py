@@ -29,3 +29,11 @@ def test_synth_writes_files_and_keeps_existing(tmp_path):
     assert paths[0].stat().st_mtime_ns == stamp
     with pytest.raises(ValueError, match="unknown category"):
         make_shape("spaceships", 0)
+
+
+def test_chair_whose_parts_touch_along_an_edge_is_still_a_solid():
+    """Seed 173: merging the vertices of parts that touch along an edge made a non-manifold edge."""
+    from core.shapes import make_shape
+
+    mesh = make_shape("chairs", 173)
+    assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
