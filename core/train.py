@@ -11,6 +11,7 @@ separate step schedules for decoder and codes, codes in an Embedding with max_no
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -237,6 +238,26 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, scenes: torch.T
     return loss.item(), reg.item()
 
 
+@contextlib.contextmanager
+def _exclusive(exp_dir: Path, rank: int):
+    """Hold exp_dir/.lock while training: two runs on one folder would interleave their snapshots and logs."""
+    if rank != 0:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    with open(exp_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise DataError(f"{exp_dir}: another training run is using this experiment folder") from None
+        yield
+
+
 def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -260,6 +281,12 @@ def train(exp_dir: str | Path, resume: bool = False, device: str | None = None, 
     else:
         dev = default_device(device)
     rank, world = _dist_info()
+    with _exclusive(exp_dir, rank):
+        return _train(exp_dir, resume, dev, epochs, progress, rank, world)
+
+
+def _train(exp_dir: Path, resume: bool, dev: torch.device, epochs: int | None, progress: bool, rank: int,
+           world: int) -> Path:
     cfg = load_config(exp_dir)
     num_epochs = epochs or cfg.NumEpochs
     cache = SampleCache(cfg.data_source, cfg.split, exp_dir / "cache", progress) if rank == 0 else None

@@ -136,3 +136,15 @@ def test_a_narrow_net_whose_default_init_starts_beyond_the_clamp_still_trains(ti
         losses[init] = read_log(exp)["loss"]
     assert losses["default"][-3:].mean() > 0.9 * losses["default"][0]  # stuck
     assert losses[None][-3:].mean() < 0.7 * min(losses[None][0], losses["default"][-3:].mean()), losses[None]
+
+
+def test_a_second_run_on_the_same_experiment_is_refused(tiny_data, tmp_path):
+    from core.fileio import DataError
+    from core.train import _exclusive
+
+    exp = write_specs(tmp_path / "busy", tiny_data, NumEpochs=2)
+    with _exclusive(exp, rank=0):  # as a running training holds it
+        with pytest.raises(DataError, match="another training run is using this experiment folder"):
+            train(exp, progress=False)
+    train(exp, progress=False)  # free again once the first run is done
+    assert len(read_log(exp)["epoch"]) == 2
