@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Train the candidate for the next default model (issue 11, item 6): 240 synthetic chairs (192 train, 48 held
-# out), a 8x160 decoder with SAL's geometric init, stage 1 = specs.json. Resumable: meshes and samples are
-# kept, training continues from its latest snapshot; seed the run from checkpoint/ (committed) with
+# Train the candidate for the next default model (issue 11, item 6): 240 synthetic chairs (191 train: seed 173
+# is skipped by prepare until real-mesh signs land; 48 held out), a 8x144 decoder with SAL's geometric init
+# (the 64^3 slider preview must stay <= 100 ms: 8x160 measured 91 ms at epoch 40, 8x128 52 ms), stage 1 =
+# specs.json. Resumable: meshes and samples are kept, training continues from its latest snapshot; seed the
+# run from checkpoint/ (committed) with
 #     mkdir -p RUN/exp && cp -r resources/recipe/candidate/checkpoint/* RUN/exp/
 # Usage: bash resources/recipe/candidate/train.sh [RUN_DIR]   (default: ../candidate-run beside the checkout)
 set -euo pipefail
