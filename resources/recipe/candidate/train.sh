@@ -14,5 +14,6 @@ deepsdf prepare "$run/meshes/chairs" "$run/data" --samples 250000 --split-test 0
 mkdir -p "$run/exp"
 for stage in specs.json $(cd "$here" && ls specs_stage*.json 2>/dev/null | sort -V); do
     cp "$here/$stage" "$run/exp/specs.json"   # a stage already done returns at once
+    cp "$here"/chairs_train.json "$here"/chairs_test.json "$run/exp/"  # the split is pinned: one code per listed chair
     deepsdf train "$run/exp" --resume
 done
