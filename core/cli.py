@@ -19,11 +19,19 @@ def cmd_synth(a) -> None:
 
 
 def cmd_prepare(a) -> None:
-    from .samples import prepare
+    from .samples import REPORT, prepare
 
     r = prepare(a.mesh_dir, a.out_dir, split_test=a.split_test, samples=a.samples, dataset=a.dataset,
-                category=a.category, seed=a.seed, workers=a.workers)
-    print(f"train {len(r['train'])}, test {len(r['test'])}, skipped {len(r['skipped'])}")
+                category=a.category, seed=a.seed, workers=a.workers, split=a.split, test=a.test, sign=a.sign)
+    rows = [x for x in r["report"] if x["status"] == "prepared"]
+    by_sign = {m: sum(x.get("sign") == m for x in rows) for m in ("exact", "winding")}
+    print(f"train {len(r['train'])}, test {len(r['test'])}, skipped {len(r['skipped'])}; newly prepared "
+          f"{len(rows)} ({by_sign['exact']} exact sign, {by_sign['winding']} winding number); "
+          f"per-mesh report: {Path(a.out_dir) / REPORT}")
+    unsure = [x for x in rows if float(x.get("ambiguous", 0)) > 0.05]
+    if unsure:
+        print(f"  sign less certain (over 5 % of samples with a winding number near 0.5) for {len(unsure)}: "
+              + ", ".join(x["instance"] for x in unsure[:10]) + (" ..." if len(unsure) > 10 else ""))
     for name, why in r["skipped"].items():
         print(f"  skipped {name}: {why}")
 
@@ -274,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_synth)
 
-    s = sub.add_parser("prepare", help="sample SDF values from meshes into the official data layout")
+    s = sub.add_parser("prepare", help="sample SDF values from meshes (any soup, ShapeNet layouts) into the official data layout")
     s.add_argument("mesh_dir")
     s.add_argument("out_dir")
     s.add_argument("--split-test", type=float, default=0.2, help="share of shapes held out for testing")
@@ -283,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--category", default=None, help="class name (default: the mesh folder's name)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=None)
+    s.add_argument("--split", help="official split JSON: prepare exactly its instances (dataset, class names from it)")
+    s.add_argument("--test", action="store_true", help="with --split: test shapes (half the samples, wider noise)")
+    s.add_argument("--sign", default="auto", choices=["auto", "exact", "winding"],
+                   help="inside/outside: exact (watertight only), winding (any soup), auto (exact when watertight)")
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("train", help="train an auto-decoder from an experiment folder's specs.json")

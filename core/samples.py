@@ -25,6 +25,7 @@ import trimesh
 from tqdm import tqdm
 
 from .fileio import DataError, atomic_write
+from .sign import SoupReport, describe_mesh, winding_signed_distance
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 SURFACE_POINTS = 30_000
@@ -113,30 +114,45 @@ def ground_truth_points(data_dir: str | Path, ds: str, cls: str, inst: str) -> n
 
 
 def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """Any mesh file trimesh reads (OBJ with groups, quads and n-gons, PLY, OFF, STL, GLB/GLTF scenes
+    flattened with their transforms) as one triangle mesh; a clear error naming the file otherwise."""
     path = Path(path)
     try:
-        mesh = trimesh.load(path, force="mesh", process=True)
+        mesh = trimesh.load(path, force="mesh", process=False)
     except Exception as e:  # trimesh raises assorted types for broken files
         raise DataError(f"{path}: cannot read mesh ({type(e).__name__}: {e})") from e
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise DataError(f"{path}: contains no triangles")
+    if not np.isfinite(mesh.vertices[np.unique(mesh.faces)]).all():  # before processing drops those faces
+        raise DataError(f"{path}: has NaN or infinite vertex coordinates")
+    mesh.process()  # merge duplicate vertices: triangle soups (STL) become connected
     return mesh
 
 
-def find_meshes(mesh_dir: str | Path) -> dict[str, Path]:
-    """Instance name -> mesh file: ``<stem>.<ext>`` files, or ShapeNet ``<id>/models/model_normalized.obj``."""
+def find_meshes(mesh_dir: str | Path) -> dict[str, tuple[str | None, Path]]:
+    """Instance name -> (class, mesh file), in the layouts meshes come in:
+
+    - ``<name>.<ext>`` directly in ``mesh_dir`` (class: None, the caller decides);
+    - ShapeNetCore v2 ``SYNSET/MODEL/models/model_normalized.obj`` and v1 ``SYNSET/MODEL/model.obj``
+      (instance MODEL, class SYNSET, as in the official split files), at any depth below ``mesh_dir``.
+    """
     mesh_dir = Path(mesh_dir)
     if not mesh_dir.is_dir():
         raise FileNotFoundError(f"mesh folder not found: {mesh_dir}")
-    found: dict[str, Path] = {}
+    found: dict[str, tuple[str | None, Path]] = {}
     for path in sorted(mesh_dir.rglob("*")):
         if path.suffix.lower() not in MESH_SUFFIXES or not path.is_file():
             continue
         if path.name == "model_normalized.obj" and path.parent.name == "models":
-            found[path.parent.parent.name] = path
+            found[path.parents[1].name] = (path.parents[2].name, path)
+        elif path.name == "model.obj" and path.parent != mesh_dir:
+            found[path.parent.name] = (path.parents[1].name, path)
         elif path.parent == mesh_dir:
-            found[path.stem] = path
+            found[path.stem] = (None, path)
     return found
+
+
+SIGNS = ("auto", "exact", "winding")
 
 
 @dataclass(frozen=True)
@@ -149,36 +165,59 @@ class PrepareJob:
     count: int
     test: bool
     seed: int
+    sign: str = "auto"
 
     def path(self, kind: str, suffix: str) -> Path:
         return self.out_dir / kind / self.dataset / self.category / f"{self.name}{suffix}"
 
 
-def prepare_one(job: PrepareJob) -> str | None:
-    """Sample one mesh; returns None on success or the reason it was skipped."""
+def _sign(job: PrepareJob, normed: trimesh.Trimesh, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, SoupReport]:
+    """Signed distances by the job's method; returns (sdf, mask of the faces that form the surface, report).
+    Raises DataError when the mesh cannot get a sign."""
+    report = describe_mesh(normed)
+    method = job.sign
+    if method == "auto":  # the exact path for clean solids, the robust one for everything else
+        method = "exact" if report.watertight and report.consistent_winding else "winding"
+    if method == "exact":
+        if not report.watertight:
+            raise DataError(f"{job.mesh_path}: mesh is not watertight, the sign of the distance is undefined "
+                            f"(--sign winding or auto handles open meshes)")
+        sdf, w = signed_distance(normed, points)
+        report.ambiguous = float(np.mean(np.abs(np.abs(w) - 0.5) < 0.4))
+        report.inside, report.sign = float(np.mean(sdf < 0)), "exact"
+        if report.ambiguous <= 1e-3:
+            return sdf, np.ones(len(normed.faces), bool), report
+        if job.sign == "exact":
+            raise DataError(f"{job.mesh_path}: inside/outside is ambiguous for {report.ambiguous:.1%} of samples "
+                            f"(self-intersecting mesh? --sign winding handles it)")
+    sdf, outer, report = winding_signed_distance(normed, points, report)
+    if report.inside < 1e-3:
+        raise DataError(f"{job.mesh_path}: encloses no volume (an open sheet?): no sample is inside")
+    return sdf, outer, report
+
+
+def prepare_one(job: PrepareJob) -> dict:
+    """Sample one mesh. Returns its report row: status prepared, kept (done before) or skipped (with why)."""
+    row = {"instance": job.name, "class": job.category, "mesh": str(job.mesh_path), "status": "kept", "reason": ""}
     npz_path = job.path("SdfSamples", ".npz")
     if npz_path.exists():
-        return None
+        return row
     try:
         mesh = load_mesh(job.mesh_path)
-    except DataError as e:
-        return str(e)
-    if not mesh.is_watertight:
-        return f"{job.mesh_path}: mesh is not watertight, the sign of the distance is undefined"
-    normed, offset, scale = normalize(mesh)
-    rng = np.random.default_rng([job.seed, sum(map(ord, job.name))])
-    variances = (0.05, 0.0005) if job.test else (0.005, 0.0005)
-    points = sample_near_surface(normed, job.count, rng, variances)
-    sdf, w = signed_distance(normed, points)
-    ambiguous = np.mean(np.abs(np.abs(w) - 0.5) < 0.4)
-    if ambiguous > 1e-3:
-        return f"{job.mesh_path}: inside/outside is ambiguous for {ambiguous:.1%} of samples (self-intersecting mesh?)"
-    surface, _ = trimesh.sample.sample_surface(mesh, SURFACE_POINTS, seed=int(rng.integers(2**31)))
+        normed, offset, scale = normalize(mesh)
+        rng = np.random.default_rng([job.seed, sum(map(ord, job.name))])
+        variances = (0.05, 0.0005) if job.test else (0.005, 0.0005)
+        points = sample_near_surface(normed, job.count, rng, variances)
+        sdf, outer, report = _sign(job, normed, points)
+    except (DataError, ValueError) as e:
+        return {**row, "status": "skipped", "reason": str(e) if str(job.mesh_path) in str(e) else f"{job.mesh_path}: {e}"}
+    surface_mesh = trimesh.Trimesh(mesh.vertices, mesh.faces[outer], process=False)  # no internal faces
+    surface, _ = trimesh.sample.sample_surface(surface_mesh, SURFACE_POINTS, seed=int(rng.integers(2**31)))
     atomic_write(job.path("NormalizationParameters", ".npz"),
                  lambda tmp: np.savez(tmp, offset=offset, scale=np.array([scale], np.float32)))
     atomic_write(job.path("SurfaceSamples", ".ply"), lambda tmp: trimesh.PointCloud(surface).export(tmp))
     write_sdf_npz(npz_path, points, sdf)  # last: its presence marks the shape as done
-    return None
+    return {**row, "status": "prepared", **report.row()}
 
 
 def held_out(names: list[str], split_test: float, seed: int) -> set[str]:
@@ -187,43 +226,110 @@ def held_out(names: list[str], split_test: float, seed: int) -> set[str]:
     return {sorted(names)[i] for i in order[: int(round(len(names) * split_test))]}
 
 
+REPORT = "prepare_report.csv"
+
+
 def prepare(mesh_dir: str | Path, out_dir: str | Path, split_test: float = 0.2, samples: int = 500_000,
             dataset: str = "synthetic", category: str | None = None, seed: int = 0, workers: int | None = None,
-            progress: bool = True) -> dict:
-    """Sample every mesh of ``mesh_dir`` into ``out_dir``; resumable, parallel across shapes.
+            progress: bool = True, split: str | Path | None = None, test: bool = False, sign: str = "auto") -> dict:
+    """Sample the meshes of ``mesh_dir`` into ``out_dir``; resumable, parallel across shapes.
 
-    Returns {"train": [...], "test": [...], "skipped": {name: reason}}.
+    Without ``split``: every mesh found, a seeded share held out for testing, split files written.
+    With ``split`` (an official split JSON): exactly the instances it lists, under its dataset and class
+    names, as training shapes (or test shapes with ``test``: half the samples, wider noise, as the
+    official preprocessor's --test); the split file is copied into ``out_dir/splits``.
+    One bad mesh never stops the run: it is skipped, and named with its reason.
+    Returns {"train": [...], "test": [...], "skipped": {name: reason}, "report": [rows]}; the rows also go
+    to ``out_dir/prepare_report.csv`` (merged with earlier runs').
     """
+    if sign not in SIGNS:
+        raise ValueError(f"unknown sign method {sign!r} ({', '.join(SIGNS)})")
     out_dir = Path(out_dir)
     meshes = find_meshes(mesh_dir)
     if not meshes:
         raise DataError(f"{mesh_dir}: no meshes ({', '.join(MESH_SUFFIXES)}) found")
-    category = category or Path(mesh_dir).resolve().name
-    names = sorted(meshes)
-    test = held_out(names, split_test, seed)
-    jobs = [PrepareJob(n, meshes[n], out_dir, dataset, category, samples if n not in test else samples // 2,
-                       n in test, seed) for n in names]
     skipped: dict[str, str] = {}
-    workers = workers or min(len(jobs), os.cpu_count() or 1)
+    if split is not None:
+        from .bundle import read_split  # late: bundle imports the model
+
+        entries = read_split(split)
+        missing = [e for e in entries if e[2] not in meshes]
+        for ds, cls, inst in missing:
+            skipped[inst] = f"{split}: instance {inst} ({cls}) not found under {mesh_dir}"
+        jobs = [PrepareJob(inst, meshes[inst][1], out_dir, ds, cls, samples // 2 if test else samples, test, seed, sign)
+                for ds, cls, inst in entries if inst in meshes]
+    else:
+        default_class = category or Path(mesh_dir).resolve().name
+        names = sorted(meshes)
+        held = held_out(names, split_test, seed)
+        jobs = [PrepareJob(n, meshes[n][1], out_dir, dataset, category or meshes[n][0] or default_class,
+                           samples // 2 if n in held else samples, n in held, seed, sign) for n in names]
+    rows = []
+    workers = workers or min(max(len(jobs), 1), os.cpu_count() or 1)
     with tqdm(total=len(jobs), desc="prepare", disable=not progress) as bar:
         if workers == 1:
             results = map(prepare_one, jobs)
         else:
             pool = ProcessPoolExecutor(workers)
             results = pool.map(prepare_one, jobs, chunksize=1)  # lazily yields: memory stays bounded
-        for job, reason in zip(jobs, results):
-            if reason:
-                skipped[job.name] = reason
-                tqdm.write(f"skipped {job.name}: {reason}")
+        for job, row in zip(jobs, results):
+            rows.append(row)
+            if row["status"] == "skipped":
+                skipped[job.name] = row["reason"]
+                tqdm.write(f"skipped {job.name}: {row['reason']}")
             bar.update()
         if workers != 1:
             pool.shutdown()
-    split = {"train": [n for n in names if n not in test and n not in skipped],
-             "test": [n for n in names if n in test and n not in skipped]}
-    for part, members in split.items():
-        data = {dataset: {category: members}}
-        atomic_write(out_dir / "splits" / f"{category}_{part}.json",
-                     lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
-    sources = {n: str(meshes[n].resolve()) for n in names if n not in skipped}
-    atomic_write(out_dir / "splits" / f"{category}_sources.json", lambda tmp: tmp.write_text(json.dumps(sources, indent=2)))
-    return {**split, "skipped": skipped}
+    for name, reason in skipped.items():
+        if not any(r["instance"] == name for r in rows):
+            rows.append({"instance": name, "class": "", "mesh": "", "status": "skipped", "reason": reason})
+    _write_report(out_dir / REPORT, rows)
+    done = [j for j in jobs if j.name not in skipped]
+    result = {"train": [j.name for j in done if not j.test], "test": [j.name for j in done if j.test],
+              "skipped": skipped, "report": rows}
+    if split is not None:
+        out_dir.joinpath("splits").mkdir(parents=True, exist_ok=True)
+        atomic_write(out_dir / "splits" / Path(split).name, lambda tmp: tmp.write_text(Path(split).read_text()))
+    else:
+        _write_splits(out_dir, done, category or Path(mesh_dir).resolve().name)
+    return result
+
+
+def _write_splits(out_dir: Path, jobs: list[PrepareJob], name: str) -> None:
+    """splits/<name>_{train,test}.json (official layout) and <class>_sources.json (mesh of each instance)."""
+    classes = sorted({j.category for j in jobs}) or [name]
+    stem = classes[0] if len(classes) == 1 else name
+    for part, is_test in (("train", False), ("test", True)):
+        data = {}
+        for j in jobs:
+            if j.test == is_test:
+                data.setdefault(j.dataset, {}).setdefault(j.category, []).append(j.name)
+        if not data:
+            data = {jobs[0].dataset if jobs else "synthetic": {stem: []}}
+        atomic_write(out_dir / "splits" / f"{stem}_{part}.json", lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
+    for cls in classes:
+        sources = {j.name: str(j.mesh_path.resolve()) for j in jobs if j.category == cls}
+        atomic_write(out_dir / "splits" / f"{cls}_sources.json", lambda tmp: tmp.write_text(json.dumps(sources, indent=2)))
+
+
+def _write_report(path: Path, rows: list[dict]) -> None:
+    """Per-mesh CSV: new rows replace those of the same instance; kept shapes keep their earlier row."""
+    import csv
+
+    merged: dict[str, dict] = {}
+    if path.is_file():
+        with open(path, newline="") as fh:
+            merged = {r["instance"]: r for r in csv.DictReader(fh)}
+    for r in rows:
+        if r["status"] != "kept" or r["instance"] not in merged:
+            merged[r["instance"]] = r
+    keys = ["instance", "class", "mesh", "status", "reason", *SoupReport.__dataclass_fields__]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.DictWriter(fh, keys, extrasaction="ignore", lineterminator="\n")
+            w.writeheader()
+            w.writerows(merged.values())
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, write)

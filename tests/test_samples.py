@@ -84,12 +84,18 @@ def test_prepare_layout_and_skips(tmp_path):
     shapenet.mkdir(parents=True)
     trimesh.creation.cylinder(radius=1, height=2).export(shapenet / "model_normalized.obj")
 
+    exact = prepare(meshes, tmp_path / "exact", split_test=0.0, samples=4000, workers=1, progress=False,
+                    category="things", sign="exact")
+    assert "not watertight" in exact["skipped"]["open"] and "open.ply" in exact["skipped"]["open"]
     r = prepare(meshes, tmp_path / "data", split_test=0.0, samples=4000, workers=1, progress=False, category="things")
-    assert sorted(r["train"]) == ["abc123", "ball", "tall"]
-    assert set(r["skipped"]) == {"open", "broken"}
-    assert "not watertight" in r["skipped"]["open"] and "open.ply" in r["skipped"]["open"]
+    assert sorted(r["train"]) == ["abc123", "ball", "open", "tall"]  # auto: the open box by winding number
+    assert set(r["skipped"]) == {"broken"} and "broken.off" in r["skipped"]["broken"]
+    signs = {row["instance"]: row.get("sign") for row in r["report"]}
+    assert signs["open"] == "winding" and signs["tall"] == "exact"
     split = json.loads((tmp_path / "data" / "splits" / "things_train.json").read_text())
-    assert sorted(split["synthetic"]["things"]) == ["abc123", "ball", "tall"]
+    assert sorted(split["synthetic"]["things"]) == ["abc123", "ball", "open", "tall"]
+    report = (tmp_path / "data" / "prepare_report.csv").read_text()
+    assert report.startswith("instance,class,mesh,status,reason,faces,parts") and "broken.off" in report
     npz = tmp_path / "data" / "SdfSamples" / "synthetic" / "things" / "tall.npz"
     pos, neg = read_sdf_npz(npz)
     assert len(pos) + len(neg) == 4000
