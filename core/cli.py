@@ -232,11 +232,15 @@ def cmd_bench(a) -> None:
         bundle = open_model(a.model or "default")
         data, split = _held_out_data(a, bundle)
         bench_fit(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
+    elif a.what == "prepare":
+        from .bench import bench_prepare
+
+        bench_prepare(samples=a.samples or 500_000)
     elif a.what == "train-quality":
         from .bench import bench_train_quality
 
         bench_train_quality(Path(a.work) / "train-quality", seeds=a.seeds, epochs=a.epochs or 1000, init=a.init, code_std=a.code_std,
-                            shapes=a.shapes, samples=a.samples, res=a.res[0] if a.res else 128, threads=a.threads)
+                            shapes=a.shapes, samples=a.samples or 100_000, res=a.res[0] if a.res else 128, threads=a.threads)
 
 
 def _held_out_data(a, bundle) -> tuple[Path, Path]:
@@ -387,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
-    s.add_argument("what", choices=["mesh", "train", "train-quality", "fit", "app"])
+    s.add_argument("what", choices=["mesh", "train", "train-quality", "fit", "app", "prepare"])
     s.add_argument("--scan", help="app: depth scan for the completion fit (default: a shipped sample)")
     s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit: the model (default 'default')")
     s.add_argument("--data", help="fit: data folder (default: the model's data source)")
@@ -400,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init", choices=["default", "small", "geometric"], help="train-quality: decoder init")
     s.add_argument("--code-std", type=float, help="train-quality: CodeInitStdDev (x 1/sqrt(L))")
     s.add_argument("--shapes", type=int, default=16, help="train-quality: synthetic chairs (a quarter held out)")
-    s.add_argument("--samples", type=int, default=100_000, help="train-quality: SDF samples per shape")
+    s.add_argument("--samples", type=int, help="train-quality: SDF samples per shape (100,000); prepare: per mesh (500,000)")
     s.add_argument("--threads", type=int, default=1, help="train-quality: torch threads")
     s.set_defaults(func=cmd_bench)
     return p

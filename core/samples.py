@@ -176,8 +176,9 @@ def _sign(job: PrepareJob, normed: trimesh.Trimesh, points: np.ndarray) -> tuple
     Raises DataError when the mesh cannot get a sign."""
     report = describe_mesh(normed)
     method = job.sign
-    if method == "auto":  # the exact path for clean solids, the robust one for everything else
-        method = "exact" if report.watertight and report.consistent_winding else "winding"
+    if method == "auto":  # the exact path for one clean solid, the robust one for everything else
+        clean = report.watertight and report.consistent_winding and report.parts == 1
+        method = "exact" if clean else "winding"  # (closed parts may be flipped or intersect each other)
     if method == "exact":
         if not report.watertight:
             raise DataError(f"{job.mesh_path}: mesh is not watertight, the sign of the distance is undefined "

@@ -66,3 +66,9 @@ def test_bench_app_reports_the_interactive_budget(capsys, tiny_experiment, tiny_
     out = _run(capsys, "app", "--model", tiny_experiment / "bundle.safetensors", "--scan", tmp_path / "s.png")
     assert re.search(r"slider preview 64\^3: \d+ ms .* -> [\d.]+x", out)
     assert re.search(r"completion fit \(LM\): [\d.]+ s, \d+ it", out)
+
+
+def test_bench_prepare_compares_robust_and_exact_signs(capsys):
+    out = _run(capsys, "prepare", "--samples", 20_000)
+    assert re.search(r"exact:\s+[\d.]+ s per mesh", out) and re.search(r"winding:\s+[\d.]+ s per mesh", out)
+    assert float(re.search(r"robust / exact: ([\d.]+)x", out).group(1)) > 0
