@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Train the candidate for the next default model (issue 11, item 6): 240 synthetic chairs (191 train: seed 173
-# is skipped by prepare until real-mesh signs land; 48 held out), a 8x144 decoder with SAL's geometric init
+# Train the candidate for the next default model (issue 11, item 6): 240 synthetic chairs (191 train: chair
+# 173 was skipped when the run began and the split is pinned; 48 held out), a 8x144 decoder with SAL's geometric init
 # (the 64^3 slider preview must stay <= 100 ms: 8x160 measured 91 ms at epoch 40, 8x128 52 ms), stage 1 =
 # specs.json. Resumable: meshes and samples are kept, training continues from its latest snapshot; seed the
 # run from checkpoint/ (committed) with
