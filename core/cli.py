@@ -137,12 +137,35 @@ def cmd_reconstruct(a) -> None:
     print(f"reconstructed {len(done)} shapes ({len(records) - len(done)} already done) into {out}/Reconstructions")
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--res is WxH pixels (got {text!r})") from None
+    return w, h
+
+
 def cmd_render_depth(a) -> None:
     import trimesh
 
     from .scan import Camera, Scan, look_at_pose, render_depth, save_scan
 
-    src = Path(a.source)
+    if a.scene:
+        from .samples import load_mesh, normalize
+        from .scene import render_scene, save_scene
+
+        meshes = [normalize(load_mesh(m))[0] for m in a.source]
+        w, h = _size(a.res or "640x480")
+        camera = Camera(525.0 * w / 640, 525.0 * w / 640, (w - 1) / 2, (h - 1) / 2, w, h)
+        render = render_scene(meshes, [Path(m).stem for m in a.source], a.seed, camera, noise=not a.no_noise)
+        save_scene(render, a.output)
+        seen = [int((render.labels == o.label).sum()) for o in render.objects]
+        print(f"wrote {a.output} ({w}x{h}, depth in mm, intrinsics only) and its ground truth: "
+              + ", ".join(f"{o.name} {n} px" for o, n in zip(render.objects, seen)))
+        return
+    if len(a.source) != 1:
+        raise ValueError("render-depth takes one mesh or model (several only with --scene)")
+    src = Path(a.source[0])
     if src.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb"):
         from .samples import load_mesh, normalize
 
@@ -154,15 +177,15 @@ def cmd_render_depth(a) -> None:
         from .bundle import open_model
         from .meshing import mesh_code
 
-        bundle = open_model(a.source)
+        bundle = open_model(a.source[0])
         z, truth, _ = _pick_code(bundle, a)
         surface = mesh_code(bundle.decoder, z, 128)
         mesh = trimesh.Trimesh(surface.vertices, surface.faces, process=False)
     try:
         az, el = (float(x) for x in a.view.split(","))
-        w, h = (int(x) for x in a.res.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--view is AZ,EL in degrees and --res is WxH (got {a.view!r}, {a.res!r})") from None
+        raise ValueError(f"--view is AZ,EL in degrees (got {a.view!r})") from None
+    w, h = _size(a.res or "320x240")
     camera = Camera.from_fov(w, h, a.fov)
     pose = look_at_pose(az, el, a.distance)
     depth = render_depth(mesh, camera, pose)
@@ -354,10 +377,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_reconstruct)
 
     s = sub.add_parser("render-depth", help="render a depth scan (16-bit PNG + sidecar JSON) of a mesh or a model's shape")
-    s.add_argument("source", help="mesh file, or a model (bundle, experiment, 'default')")
+    s.add_argument("source", nargs="+", help="mesh file, or a model (bundle, experiment, 'default'); with --scene, meshes")
+    s.add_argument("--scene", action="store_true", help="place the meshes (metric size, random pose) on a floor in a room "
+                   "with walls and a box; sensor noise; sidecar with intrinsics only, ground truth apart")
+    s.add_argument("--no-noise", action="store_true", help="--scene: no sensor noise")
     _add_code_choice(s)
     s.add_argument("--view", default="30,20", help="AZ,EL in degrees (azimuth about +y from the front)")
-    s.add_argument("--res", default="320x240", help="WxH pixels")
+    s.add_argument("--res", help="WxH pixels (default 320x240; --scene 640x480)")
     s.add_argument("--fov", type=float, default=50.0, help="horizontal field of view, degrees")
     s.add_argument("--distance", type=float, default=2.5, help="camera distance from the origin")
     s.add_argument("--no-normalize", action="store_true", help="mesh is already in the model frame")

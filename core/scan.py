@@ -210,17 +210,22 @@ def load_scan(path: str | Path, camera: Camera | None = None, camera_to_model=No
     return Scan(depth, camera, pose, meta.get("ground_truth"), str(path), meta)
 
 
-def save_scan(scan: Scan, path: str | Path, depth_scale: float = 1000.0) -> Path:
-    """16-bit PNG (value = depth * depth_scale, 0 = missing) plus its sidecar JSON."""
+def write_depth_png(depth: np.ndarray, path: str | Path, depth_scale: float = 1000.0) -> Path:
+    """16-bit PNG: value = depth * depth_scale, 0 = missing."""
     import imageio.v3 as iio
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: scans are written as 16-bit PNG")
-    d = np.nan_to_num(scan.depth, nan=0.0) * depth_scale
+    d = np.nan_to_num(depth, nan=0.0) * depth_scale
     if d.max() >= 65535:
-        raise ValueError(f"{path}: depth {np.nanmax(scan.depth):.2f} does not fit 16 bits at depth_scale {depth_scale}")
-    atomic_write(path, lambda tmp: iio.imwrite(tmp, np.round(d).astype(np.uint16)))
+        raise ValueError(f"{path}: depth {np.nanmax(depth):.2f} does not fit 16 bits at depth_scale {depth_scale}")
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, np.round(d).astype(np.uint16)))
+
+
+def save_scan(scan: Scan, path: str | Path, depth_scale: float = 1000.0) -> Path:
+    """16-bit PNG (value = depth * depth_scale, 0 = missing) plus its sidecar JSON."""
+    path = write_depth_png(scan.depth, path, depth_scale)
     meta = {"intrinsics": scan.camera.to_dict(), "camera_to_model": scan.camera_to_model.tolist(),
             "depth_scale": depth_scale, "ground_truth": scan.ground_truth,
             **{k: v for k, v in scan.extra.items() if k not in ("intrinsics", "camera_to_model", "depth_scale", "ground_truth")}}

@@ -1,0 +1,61 @@
+"""Synthetic sensor scenes: objects on a floor in a room, a noisy depth camera, ground truth apart."""
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from core.cli import main
+from core.fileio import DataError
+from core.scan import Camera, back_project, load_scan
+from core.scene import render_scene
+from core.shapes import make_shape
+
+CAMERA = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
+
+
+@pytest.fixture(scope="module")
+def chairs():
+    return [make_shape("chairs", 1), make_shape("chairs", 5)]
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_ground_truth_pose_maps_each_object_onto_its_pixels(chairs, noise):
+    render = render_scene(chairs, ["a", "b"], seed=2, camera=CAMERA, noise=noise)
+    pts, _, valid = back_project(render.depth, render.camera)
+    for obj, mesh in zip(render.objects, chairs):
+        mask = (render.labels == obj.label) & valid
+        assert mask.sum() > 200, f"{obj.name} barely visible"
+        model_to_cam = obj.model_to_camera
+        scale = np.cbrt(np.linalg.det(model_to_cam[:3, :3]))
+        assert 0.75 <= scale * mesh.extents[1] <= 1.0 + 1e-6  # a chair 0.75-1.0 m tall
+        local = (pts[mask] - model_to_cam[:3, 3]) @ np.linalg.inv(model_to_cam[:3, :3]).T
+        dist = np.abs(trimesh.proximity.signed_distance(mesh, local[:2000])) * scale  # metres
+        assert np.median(dist) < (0.01 if noise else 1e-3)
+
+
+def test_camera_and_room_as_specified(chairs):
+    for seed in range(5):
+        render = render_scene(chairs[:1], ["a"], seed=seed, camera=CAMERA, noise=False)
+        eye, forward = render.camera_to_world[:3, 3], render.camera_to_world[:3, 2]
+        assert 1.2 <= eye[1] <= 1.8
+        assert 10 <= np.degrees(np.arcsin(-forward[1])) <= 35  # looking down
+        background = np.isfinite(render.depth) & (render.labels == 0)
+        assert background.mean() > 0.5  # floor and walls fill most of the image
+
+
+def test_cli_writes_depth_in_mm_with_intrinsics_only(tmp_path, chairs):
+    paths = []
+    for k, mesh in enumerate(chairs):
+        paths.append(tmp_path / f"chair{k}.ply")
+        mesh.export(paths[-1])
+    out = tmp_path / "scene.png"
+    assert main(["render-depth", *map(str, paths), "--scene", "--res", "320x240", "--seed", "4", "-o", str(out)]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert "camera_to_model" not in meta and meta["depth_scale"] == 1000
+    assert [o["name"] for o in meta["ground_truth"]["objects"]] == ["chair0", "chair1"]
+    assert (tmp_path / "scene_labels.png").is_file()
+    with pytest.raises(DataError, match="no camera pose"):  # a sensor gives no pose in the model's frame
+        load_scan(out)
+    scan = load_scan(out, camera_to_model=np.eye(4))
+    assert 1.0 < np.nanmedian(scan.depth) < 8.0  # metres
