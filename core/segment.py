@@ -1,0 +1,183 @@
+"""Objects in a depth image from the wild: the floor (it gives gravity), other large planes (walls,
+tables), and what remains cut into connected segments.
+
+Everything here works in the camera frame (OpenCV: x right, y down, z forward) in the depth's units
+(metres for a sensor). No pose and no model is needed: this runs before any fitting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .fileio import DataError
+from .scan import Camera, back_project
+
+
+@dataclass
+class Plane:
+    normal: np.ndarray  # (3,) unit, towards the camera
+    offset: float  # normal . x + offset = 0 on the plane (offset > 0: the camera is on the normal's side)
+    inliers: int
+
+    def distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance of points from the plane, positive on the camera's side."""
+        return points @ self.normal + self.offset
+
+
+@dataclass
+class Segment:
+    label: int  # value in Segmentation.labels
+    pixels: int
+    centroid: np.ndarray  # (3,) camera frame
+    touches_border: bool  # cut by the image border: the object may be partly out of view
+
+
+@dataclass
+class Segmentation:
+    labels: np.ndarray  # (H, W) int: -1 no depth, 0 plane or clutter, k >= 1 segment k
+    points: np.ndarray  # (H, W, 3) camera-frame points (NaN where no depth)
+    floor: Plane | None
+    planes: list[Plane] = field(default_factory=list)  # every plane removed, the floor included
+    segments: list[Segment] = field(default_factory=list)  # largest first
+
+    def up(self) -> np.ndarray:
+        """Gravity's opposite in the camera frame: the floor's normal (or -y when no floor was found)."""
+        return self.floor.normal if self.floor is not None else np.array([0.0, -1.0, 0.0])
+
+
+def fit_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 300,
+              accept=lambda normal: True) -> tuple[np.ndarray, float, np.ndarray]:
+    """RANSAC plane (normal, offset, inlier mask), refined by least squares on its inliers; only
+    candidate normals that ``accept`` approves are considered (the floor faces up, walls are upright)."""
+    best = None
+    n = len(points)
+    for _ in range(iterations):
+        a, b, c = points[rng.choice(n, 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-9:
+            continue
+        normal /= norm
+        if not accept(normal):
+            continue
+        count = np.count_nonzero(np.abs(points @ normal - normal @ a) < threshold)
+        if best is None or count > best[0]:
+            best = (count, normal, -normal @ a)
+    if best is None:
+        raise DataError("no plane of the wanted orientation among the points")
+    _, normal, offset = best
+    inliers = np.abs(points @ normal + offset) < threshold
+    centre = points[inliers].mean(0)
+    normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]  # least-squares refinement
+    offset = -normal @ centre
+    if offset < 0:  # the camera (the origin) on the normal's side
+        normal, offset = -normal, -offset
+    return normal, float(offset), np.abs(points @ normal + offset) < threshold
+
+
+def noise_threshold(z: np.ndarray) -> np.ndarray:
+    """Three axial sigmas of a Kinect-like sensor at depth z (metres), at least 1.5 cm."""
+    return np.maximum(0.015, 3 * (0.0012 + 0.0019 * (z - 0.4) ** 2))
+
+
+def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
+                 min_plane_share: float = 0.08, plane_extent: float = 1.2, seed: int = 0) -> Segmentation:
+    """Find the floor and other large planes, drop them, and cut the rest into connected segments.
+
+    A plane counts only if it holds ``min_plane_share`` of the remaining points and spans more than
+    ``plane_extent`` (a chair's seat is a plane too, but a small one). The floor is the plane most
+    facing up (the camera is upright within 45 degrees). Segments connect neighbouring pixels whose
+    points lie close in 3D; those under ``min_pixels`` are dropped as clutter.
+    """
+    pts, _, _ = back_project(depth, camera)
+    valid = np.isfinite(pts).all(-1)
+    if valid.sum() < 3 * min_pixels:
+        raise DataError(f"only {int(valid.sum())} pixels have depth: nothing to segment")
+    rng = np.random.default_rng(seed)
+    flat = pts[valid]
+    z = flat[:, 2]
+    free = np.ones(len(flat), bool)
+    planes: list[Plane] = []
+    thr = float(np.median(noise_threshold(z)))
+    floor = None
+    for _ in range(3 * max_planes):  # RANSAC proposals; most are kept only if they pass the tests below
+        idx = np.flatnonzero(free)
+        if len(idx) < 3 * min_pixels or len(planes) == max_planes:
+            break
+        sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
+        if floor is None:  # the floor first: camera upright within 45 degrees
+            accept = lambda n: abs(n @ np.array([0.0, -1.0, 0.0])) > np.cos(np.radians(45))
+        else:  # then walls, upright
+            accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
+        try:
+            normal, offset, _ = fit_plane(flat[sample], thr, rng, accept=accept)
+        except DataError:
+            break
+        near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
+        on = _largest_patch(valid, near, pts)  # one connected sheet, not everything near an infinite plane
+        span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
+        facing_up = normal @ np.array([0.0, -1.0, 0.0])
+        if on.sum() < min_plane_share * len(idx) or span < plane_extent:
+            continue  # a rejected proposal removes nothing
+        plane = Plane(normal, offset, int(on.sum()))
+        planes.append(plane)
+        floor = floor or (plane if facing_up > np.cos(np.radians(45)) else None)
+        free &= ~near if plane is floor else ~on
+    keep = np.zeros(depth.shape, bool)
+    keep[valid] = free
+    labels = _components(pts, keep, min_pixels, camera.fx)
+    segments = []
+    H, W = depth.shape
+    for k in range(1, labels.max() + 1):
+        mask = labels == k
+        rows, cols = np.nonzero(mask)
+        border = rows.min() == 0 or cols.min() == 0 or rows.max() == H - 1 or cols.max() == W - 1
+        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border)))
+    labels = np.where(valid, labels, -1)
+    return Segmentation(labels, pts, floor, planes, segments)
+
+
+def _largest_patch(valid: np.ndarray, near: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Of the points near a plane (``near``, over the valid pixels), the largest 8-connected image patch."""
+    from scipy.ndimage import label
+
+    grid = np.zeros(valid.shape, bool)
+    grid[valid] = near
+    lab, n = label(grid, structure=np.ones((3, 3)))
+    if n == 0:
+        return near
+    biggest = np.argmax(np.bincount(lab.ravel())[1:]) + 1
+    return (lab == biggest)[valid]
+
+
+def _components(pts: np.ndarray, keep: np.ndarray, min_pixels: int, focal: float) -> np.ndarray:
+    """Connected components of the kept pixels: 8-neighbours join when their points are within a few
+    pixel footprints (plus the sensor's noise) of each other. Labels by size, largest 1; small ones 0."""
+    H, W = keep.shape
+    index = -np.ones((H, W), int)
+    index[keep] = np.arange(keep.sum())
+    z = pts[..., 2]
+    rows, cols = [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = (slice(0, H - dy), slice(max(0, -dx), W - max(0, dx)))
+        b = (slice(dy, H), slice(max(0, dx), W - max(0, -dx)))
+        both = keep[a] & keep[b]
+        gap = np.linalg.norm(pts[a] - pts[b], axis=-1)
+        reach = 4 * np.hypot(dx, dy) * z[a] / focal + 2 * noise_threshold(z[a])  # ~4 pixel footprints, plus noise
+        join = both & (gap < reach)
+        rows.append(index[a][join])
+        cols.append(index[b][join])
+    n = int(keep.sum())
+    graph = coo_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    sizes = np.bincount(comp)
+    order = np.argsort(-sizes)
+    rank = np.zeros(len(sizes), int)
+    big = sizes[order] >= min_pixels
+    rank[order[big]] = np.arange(1, big.sum() + 1)
+    labels = np.zeros((H, W), int)
+    labels[keep] = rank[comp]
+    return labels
