@@ -1,0 +1,200 @@
+"""Shape and pose together: a latent code and a Sim(3) fitted to one object's points in a depth image.
+
+The object's model-to-camera transform is p = s R x + t with R = G Ry(yaw) Rx(a) Rz(b): G turns the
+model's frame (y up) so that y is the floor's normal (gravity, from ``segment``), yaw turns about it and
+two small tilts absorb the floor's error. The 7 pose numbers (yaw, a, b, t, log s) and the code are
+fitted jointly by Levenberg-Marquardt, as DSP-SLAM does (Wang et al. 2021), with heavier damping on the
+pose, most on the scale. Samples are the paper's: each observed point gives two at +-eta along its
+normal, and points on the camera ray in front of it must be outside (free space).
+
+Every row of the samples maps through its own copy of the code and of the pose, so one backward pass
+gives the whole Jacobian (see ``fit.jacobian``).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .fit import _frozen, _unfreeze
+from .meshing import mesh_code
+from .model import CLAMP, Decoder
+
+POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
+
+
+@dataclass
+class ObjectFit:
+    code: torch.Tensor  # (L,)
+    model_to_camera: np.ndarray  # (4, 4) Sim(3)
+    loss: float
+    iterations: int
+    seconds: float
+
+    @property
+    def scale(self) -> float:
+        return float(np.cbrt(np.linalg.det(self.model_to_camera[:3, :3])))
+
+
+def gravity_frame(up: np.ndarray, forward: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+    """Rotation whose columns are x, up, z in the camera frame: z is the camera's forward direction
+    laid onto the floor, so yaw 0 faces away from the camera."""
+    up = up / np.linalg.norm(up)
+    z = forward - (forward @ up) * up
+    z /= np.linalg.norm(z)
+    return np.column_stack([np.cross(up, z), up, z])
+
+
+def _rotations(p: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """(n, 3, 3) rotations G Ry(yaw) Rx(a) Rz(b) from pose rows (n, 7)."""
+    yaw, a, b = p[:, 0], p[:, 1], p[:, 2]
+    one, zero = torch.ones_like(yaw), torch.zeros_like(yaw)
+    ry = torch.stack([yaw.cos(), zero, yaw.sin(), zero, one, zero, -yaw.sin(), zero, yaw.cos()], 1).view(-1, 3, 3)
+    rx = torch.stack([one, zero, zero, zero, a.cos(), -a.sin(), zero, a.sin(), a.cos()], 1).view(-1, 3, 3)
+    rz = torch.stack([b.cos(), -b.sin(), zero, b.sin(), b.cos(), zero, zero, zero, one], 1).view(-1, 3, 3)
+    return G @ ry @ rx @ rz
+
+
+def to_model(pose: torch.Tensor, xyz: torch.Tensor, G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Camera-frame points -> model frame, and the scale, for pose rows (n, 7) or one pose (7,)."""
+    pose = pose.expand(len(xyz), -1) if pose.ndim == 1 else pose
+    R = _rotations(pose, G)
+    s = pose[:, 6].exp()
+    x = torch.einsum("nji,nj->ni", R, xyz - pose[:, 3:6]) / s[:, None]
+    return x, s
+
+
+def pose_matrix(pose: torch.Tensor, G: torch.Tensor) -> np.ndarray:
+    R = _rotations(pose[None], G)[0]
+    m = np.eye(4)
+    m[:3, :3] = (R * pose[6].exp()).detach().cpu().numpy()
+    m[:3, 3] = pose[3:6].detach().cpu().numpy()
+    return m
+
+
+def object_samples(points: np.ndarray, normals: np.ndarray, eta: float, free_depth: float = 0.3,
+                   max_points: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Camera-frame samples (xyz, metric target, free) for one object's points and normals (facing the
+    camera, which sits at the origin)."""
+    rng = np.random.default_rng(seed)
+    if len(points) > max_points:
+        keep = rng.choice(len(points), max_points, replace=False)
+        points, normals = points[keep], normals[keep]
+    rays = points / np.linalg.norm(points, axis=1, keepdims=True)
+    free = points - rays * rng.uniform(2 * eta, free_depth, (len(points), 1))
+    xyz = np.concatenate([points + eta * normals, points - eta * normals, free]).astype(np.float32)
+    target = np.concatenate([np.full(len(points), eta), np.full(len(points), -eta), np.zeros(len(points))])
+    is_free = np.concatenate([np.zeros(2 * len(points), bool), np.ones(len(points), bool)])
+    return torch.from_numpy(xyz), torch.from_numpy(target.astype(np.float32)), torch.from_numpy(is_free)
+
+
+def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: torch.Tensor, clamp: float) -> torch.Tensor:
+    """Metric residuals, clamped at a fixed metric distance ``clamp`` (the scale can then neither shrink
+    nor grow them away); free-space rows only where the prediction falls below the target."""
+    metric = s * pred
+    fitted = metric.clamp(-clamp, clamp) - target.clamp(-clamp, clamp)
+    return torch.where(free, (target - metric).clamp(min=0), fitted)
+
+
+def _loss(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> float:
+    with torch.no_grad():
+        x, s = to_model(pose, xyz, G)
+        pred = decoder(torch.cat([z.expand(len(x), -1), x], 1))[:, 0]
+        return (_residuals(pred, target, free, s, clamp).abs().mean() + prior * (z ** 2).mean()).item()
+
+
+def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor, free: torch.Tensor,
+                      G: np.ndarray, z0: torch.Tensor, pose0: np.ndarray, iterations: int = 30,
+                      clamp: float = 0.05, prior: float = 1e-4, huber: float = 0.01, damping: float = 1e-2) -> ObjectFit:
+    """Levenberg-Marquardt on (code, yaw, tilts, t, log s) from the given start."""
+    t0 = time.perf_counter()
+    Gt = torch.as_tensor(G, dtype=torch.float32)
+    z, pose = z0.detach().clone().float(), torch.as_tensor(pose0, dtype=torch.float32).clone()
+    L = len(z)
+    weights = torch.cat([torch.zeros(L), POSE_DAMPING])
+    _frozen(decoder)
+    try:
+        loss = _loss(decoder, z, pose, xyz, target, free, Gt, clamp, prior)
+        mu, it = damping, 0
+        while it < iterations:
+            codes = z.expand(len(xyz), -1).clone().requires_grad_()
+            poses = pose.expand(len(xyz), -1).clone().requires_grad_()
+            x, s = to_model(poses, xyz, Gt)
+            pred = decoder(torch.cat([codes, x], 1))[:, 0]
+            r = _residuals(pred, target, free, s, clamp)
+            jz, jp = torch.autograd.grad(r.sum(), [codes, poses])
+            J = torch.cat([jz, jp], 1).detach()
+            r = r.detach()
+            JtW = J.t() / r.abs().clamp(min=huber)
+            n = len(r)
+            H = JtW @ J / n
+            H[:L, :L] += 2 * prior / L * torch.eye(L)
+            g = JtW @ r / n
+            g[:L] += 2 * prior / L * z
+            scale = H.diagonal().mean().clamp(min=1e-12)
+            improved = False
+            while not improved and mu < 1e6:
+                D = torch.diag(H.diagonal().clamp(min=1e-12)) + weights.diag() * scale
+                step = torch.linalg.solve(H + mu * D, -g)
+                new = _loss(decoder, z + step[:L], pose + step[L:], xyz, target, free, Gt, clamp, prior)
+                if new < loss:
+                    improved, mu = True, max(mu / 3, 1e-6)
+                else:
+                    mu *= 4
+            if not improved:
+                break
+            rel = (loss - new) / max(loss, 1e-12)
+            z, pose, loss, it = z + step[:L], pose + step[L:], new, it + 1
+            if rel < 1e-4:
+                break
+    finally:
+        _unfreeze(decoder)
+    return ObjectFit(z, pose_matrix(pose, Gt), loss, it, time.perf_counter() - t0)
+
+
+def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float:
+    """Median height (y extent) of the model's shapes in its normalised frame, from coarse meshes."""
+    heights = []
+    for z in codes[:count]:
+        mesh = mesh_code(decoder, z, 32)
+        if not mesh.is_empty:
+            heights.append(float(np.ptp(mesh.vertices[:, 1])))
+    return float(np.median(heights)) if heights else 1.0
+
+
+def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np.ndarray, floor_offset: float,
+               codes: torch.Tensor, hypotheses: int = 8, eta: float = 0.02, iterations: int = 40,
+               seed: int = 0) -> ObjectFit:
+    """Pose and shape of one segment. ``up`` and ``floor_offset`` describe the floor (up . x + offset = 0
+    on it); ``codes`` are the training codes (starts and the shapes' typical height)."""
+    G = gravity_frame(up)
+    height_above = points @ up + floor_offset
+    metric_height = float(np.percentile(height_above, 99))
+    scale = metric_height / model_height(decoder, codes)
+    local = points @ G  # gravity frame: x, up, z(away from the camera)
+    foot = np.percentile(local[:, [0, 2]], [5, 95], axis=0)
+    centre_xz = foot.mean(0) + np.array([0.0, 0.15 * metric_height])  # the far side is not seen
+    base = np.array([centre_xz[0], -floor_offset + metric_height / 2, centre_xz[1]])  # on the floor, in G coords
+    t = G @ base
+    xyz, target, free = object_samples(points, normals, eta, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(codes), generator=gen)[:16]
+    best = None
+    for k in range(hypotheses):
+        pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
+        Gt = torch.as_tensor(G, dtype=torch.float32)
+        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), xyz, target, free, Gt, 0.05, 1e-4)
+                  for c in codes[pick]]
+        z0 = codes[pick][int(np.argmin(losses))]
+        fit = fit_code_and_pose(decoder, xyz, target, free, G, z0, pose0, iterations=8)
+        if best is None or fit.loss < best[0].loss:
+            best = (fit, pose0)
+    fit, _ = best
+    # refine the winner from where it stopped
+    R = fit.model_to_camera[:3, :3] / fit.scale
+    local_r = G.T @ R
+    yaw = np.arctan2(local_r[0, 2], local_r[2, 2])
+    pose1 = np.array([yaw, 0, 0, *fit.model_to_camera[:3, 3], np.log(fit.scale)])
+    return fit_code_and_pose(decoder, xyz, target, free, G, fit.code, pose1, iterations=iterations)

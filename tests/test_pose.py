@@ -1,0 +1,40 @@
+"""Pose and shape of a chair in a sensor-like scene, found without being told the pose."""
+import numpy as np
+import torch
+
+from core.bundle import open_model
+from core.pose import fit_object, gravity_frame, pose_matrix, to_model
+from core.scan import back_project
+from core.scene import render_scene
+from core.segment import segment_scan
+from core.shapes import make_shape
+
+
+def test_pose_parametrisation_round_trips():
+    G = gravity_frame(np.array([0.1, -0.95, -0.3]))
+    assert np.allclose(G.T @ G, np.eye(3), atol=1e-6) and np.linalg.det(G) > 0
+    pose = torch.tensor([0.7, 0.05, -0.03, 0.2, 0.4, 2.5, np.log(0.6)], dtype=torch.float32)
+    M = pose_matrix(pose, torch.as_tensor(G, dtype=torch.float32))
+    x = torch.rand(50, 3) - 0.5
+    cam = x.numpy() @ M[:3, :3].T + M[:3, 3]
+    back, s = to_model(pose, torch.as_tensor(cam, dtype=torch.float32), torch.as_tensor(G, dtype=torch.float32))
+    assert torch.allclose(back, x, atol=1e-5) and torch.allclose(s, torch.tensor(0.6))
+
+
+def test_a_training_chair_is_found_in_a_noisy_scene_without_its_pose():
+    torch.set_num_threads(1)
+    bundle = open_model("default")
+    name = bundle.latents.names[3]
+    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=0)
+    seg = segment_scan(render.depth, render.camera)
+    truth = render.labels == 1
+    segment = max(seg.segments, key=lambda s: (truth & (seg.labels == s.label)).sum())
+    pts, normals, valid = back_project(render.depth, render.camera)
+    mask = (seg.labels == segment.label) & valid
+    fit = fit_object(bundle.decoder, pts[mask], normals[mask], seg.floor.normal, seg.floor.offset, bundle.latents.codes)
+    gt = render.objects[0].model_to_camera
+    scale = np.cbrt(np.linalg.det(gt[:3, :3]))
+    R = (gt[:3, :3] / scale).T @ (fit.model_to_camera[:3, :3] / fit.scale)
+    assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 10
+    assert np.linalg.norm(gt[:3, 3] - fit.model_to_camera[:3, 3]) < 0.08  # metres
+    assert abs(fit.scale / scale - 1) < 0.2
