@@ -179,6 +179,15 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     base = np.array([centre_xz[0], -floor_offset + metric_height / 2, centre_xz[1]])  # on the floor, in G coords
     t = G @ base
     xyz, target, free = object_samples(points, normals, eta, seed=seed)
+    # below the floor, under and around the object, is outside it: a chair stands on the floor, so a
+    # larger chair cannot hide its extra height under it
+    rng = np.random.default_rng(seed)
+    grow = 0.3 * metric_height
+    under = np.column_stack([rng.uniform(foot[0, 0] - grow, foot[1, 0] + grow, 500),
+                             np.full(500, -floor_offset - 0.03),
+                             rng.uniform(foot[0, 1] - grow, foot[1, 1] + grow + 0.3 * metric_height, 500)]) @ G.T
+    xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
+    target, free = torch.cat([target, torch.zeros(500)]), torch.cat([free, torch.ones(500, dtype=torch.bool)])
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(codes), generator=gen)[:16]
     best = None
