@@ -36,5 +36,5 @@ def test_a_training_chair_is_found_in_a_noisy_scene_without_its_pose():
     scale = np.cbrt(np.linalg.det(gt[:3, :3]))
     R = (gt[:3, :3] / scale).T @ (fit.model_to_camera[:3, :3] / fit.scale)
     assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 10
-    assert np.linalg.norm(gt[:3, 3] - fit.model_to_camera[:3, 3]) < 0.08  # metres
-    assert abs(fit.scale / scale - 1) < 0.2
+    assert np.linalg.norm(gt[:3, 3] - fit.model_to_camera[:3, 3]) < 0.05  # metres
+    assert abs(fit.scale / scale - 1) < 0.1
