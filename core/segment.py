@@ -61,6 +61,8 @@ def fit_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, it
         if norm < 1e-9:
             continue
         normal /= norm
+        if normal @ a > 0:  # towards the camera, which sits at the origin
+            normal = -normal
         if not accept(normal):
             continue
         count = np.count_nonzero(np.abs(points @ normal - normal @ a) < threshold)
@@ -79,8 +81,9 @@ def fit_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, it
 
 
 def noise_threshold(z: np.ndarray) -> np.ndarray:
-    """Three axial sigmas of a Kinect-like sensor at depth z (metres), at least 1.5 cm."""
-    return np.maximum(0.015, 3 * (0.0012 + 0.0019 * (z - 0.4) ** 2))
+    """Three axial sigmas of a Kinect-like sensor at depth z (metres), between 1.5 and 6 cm (beyond that a
+    plane through the corner of floor and wall would pass for one)."""
+    return np.clip(3 * (0.0012 + 0.0019 * (z - 0.4) ** 2), 0.015, 0.06)
 
 
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
@@ -109,13 +112,16 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
             break
         sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
         if floor is None:  # the floor first: camera upright within 45 degrees
-            accept = lambda n: abs(n @ np.array([0.0, -1.0, 0.0])) > np.cos(np.radians(45))
+            accept = lambda n: n @ np.array([0.0, -1.0, 0.0]) > np.cos(np.radians(45))  # below the camera
         else:  # then walls, upright
             accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
         try:
-            normal, offset, _ = fit_plane(flat[sample], thr, rng, accept=accept)
+            # the floor may fill little of the image (a wall close behind): more draws to find it
+            normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=1500 if floor is None else 300, accept=accept)
         except DataError:
             break
+        if not accept(normal):  # the least-squares refinement tilted it out of the wanted orientation
+            continue
         near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
         on = _largest_patch(valid, near, pts)  # one connected sheet, not everything near an infinite plane
         span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
