@@ -59,14 +59,15 @@ def _place(meshes: list[trimesh.Trimesh], rng: np.random.Generator) -> list[np.n
     return poses
 
 
-def _room(rng: np.random.Generator, spots: np.ndarray) -> list[trimesh.Trimesh]:
-    """Floor, one or two walls behind the objects, and a box beside them."""
+def _room(rng: np.random.Generator, spots: np.ndarray, eye: np.ndarray) -> list[trimesh.Trimesh]:
+    """Floor, a wall behind the objects, maybe one to a side (beyond the camera too, so it never blocks
+    the view), and a box beside the objects."""
     floor = trimesh.creation.box(extents=(12, 0.02, 12)).apply_translation([0, -0.01, 0])
     parts = [floor]
     back = spots[:, 2].min() - rng.uniform(0.8, 1.6)
     parts.append(trimesh.creation.box(extents=(12, 3, 0.05)).apply_translation([0, 1.5, back]))
     if rng.random() < 0.5:
-        side = rng.choice([-1, 1]) * (np.abs(spots[:, 0]).max() + rng.uniform(1.0, 2.0))
+        side = rng.choice([-1, 1]) * (max(np.abs(spots[:, 0]).max(), abs(eye[0])) + rng.uniform(1.0, 2.0))
         parts.append(trimesh.creation.box(extents=(0.05, 3, 12)).apply_translation([side, 1.5, 0]))
     size = rng.uniform(0.3, 0.6, 3)
     x = spots[:, 0].max() + rng.uniform(0.6, 1.0) + size[0] / 2
@@ -101,8 +102,8 @@ def render_scene(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0,
     camera = camera or Camera(525.0, 525.0, 319.5, 239.5, 640, 480)
     poses = _place(meshes, rng)
     objects = [m.copy().apply_transform(p) for m, p in zip(meshes, poses)]
-    room = _room(rng, np.array([p[:3, 3] for p in poses]))
     cam = _camera_pose(rng, np.mean([p[:3, 3][[0, 2]] for p in poses], axis=0))
+    room = _room(rng, np.array([p[:3, 3] for p in poses]), cam[:3, 3])
     everything = trimesh.util.concatenate(objects + room)
     owner = np.concatenate([np.full(len(m.faces), k + 1) for k, m in enumerate(objects)] +
                            [np.zeros(len(m.faces), int) for m in room])
