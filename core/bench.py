@@ -317,8 +317,7 @@ def bench_train_quality(work: str | Path, seeds=(0, 1, 2), epochs: int = 1000, i
     torch.set_num_threads(threads)
     work = Path(work)
     meshes = work / "meshes" / "chairs"
-    if not meshes.is_dir() or len(list(meshes.glob("*.ply"))) < shapes:
-        synth("chairs", shapes, 123, meshes, progress=False)
+    synth("chairs", shapes, 123, meshes, progress=False)  # keeps the meshes already there
     data = work / "data"
     prepare(meshes, data, split_test=0.25, samples=samples, seed=0, progress=False)
     split = data / "splits" / "chairs_train.json"

@@ -152,15 +152,14 @@ def cmd_render_depth(a) -> None:
 
     if a.scene:
         from .samples import load_mesh, normalize
-        from .scene import render_scene, save_scene
+        from .scene import render_scene, save_scene, sensor_camera
 
         meshes = [normalize(load_mesh(m))[0] for m in a.source]
-        w, h = _size(a.res or "640x480")
-        camera = Camera(525.0 * w / 640, 525.0 * w / 640, (w - 1) / 2, (h - 1) / 2, w, h)
+        camera = sensor_camera(*_size(a.res or "640x480"))
         render = render_scene(meshes, [Path(m).stem for m in a.source], a.seed, camera, noise=not a.no_noise)
         save_scene(render, a.output)
         seen = [int((render.labels == o.label).sum()) for o in render.objects]
-        print(f"wrote {a.output} ({w}x{h}, depth in mm, intrinsics only) and its ground truth: "
+        print(f"wrote {a.output} ({camera.width}x{camera.height}, depth in mm, intrinsics only) and its ground truth: "
               + ", ".join(f"{o.name} {n} px" for o, n in zip(render.objects, seen)))
         return
     if len(a.source) != 1:
@@ -275,6 +274,9 @@ def _held_out_data(a, bundle) -> tuple[Path, Path]:
     if data is None and bundle.info.get("data_source") and Path(bundle.info["data_source"]).is_dir():
         data = Path(bundle.info["data_source"])
     split = Path(a.split) if a.split else None
+    recorded = bundle.info.get("test_split")
+    if split is None and recorded and Path(recorded).is_file():
+        split = Path(recorded)
     if data is not None and split is None:
         found = sorted((data / "splits").glob("*_test.json"))
         split = found[0] if found else None

@@ -172,10 +172,9 @@ def _calibrate_sphere(decoder: "Decoder", radius: float, points: int = 4096) -> 
     last = getattr(decoder, f"lin{decoder.num_layers - 1}")
     training = decoder.training
     with torch.no_grad():
-        out = decoder.eval()(rows)[:, 0]
+        pre = decoder.eval()(rows)[:, 0]
         for _ in range(2 if decoder.arch.double_tanh else 1):  # undo the output tanh
-            out = torch.atanh(out.clamp(-0.999999, 0.999999))
-        pre = out
+            pre = torch.atanh(pre.clamp(-0.999999, 0.999999))
         A = torch.stack([xyz.norm(dim=1), torch.ones(points)], dim=1)
         a, b = torch.linalg.lstsq(A, pre[:, None]).solution[:, 0]
         last.weight.div_(a)

@@ -22,7 +22,8 @@ import torch
 
 from .fit import _frozen, _unfreeze
 from .meshing import mesh_code
-from .model import CLAMP, Decoder
+from .model import Decoder
+from .scan import observed_samples
 
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
@@ -80,16 +81,9 @@ def object_samples(points: np.ndarray, normals: np.ndarray, eta: float, free_dep
                    max_points: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-frame samples (xyz, metric target, free) for one object's points and normals (facing the
     camera, which sits at the origin)."""
-    rng = np.random.default_rng(seed)
-    if len(points) > max_points:
-        keep = rng.choice(len(points), max_points, replace=False)
-        points, normals = points[keep], normals[keep]
-    rays = points / np.linalg.norm(points, axis=1, keepdims=True)
-    free = points - rays * rng.uniform(2 * eta, free_depth, (len(points), 1))
-    xyz = np.concatenate([points + eta * normals, points - eta * normals, free]).astype(np.float32)
-    target = np.concatenate([np.full(len(points), eta), np.full(len(points), -eta), np.zeros(len(points))])
-    is_free = np.concatenate([np.zeros(2 * len(points), bool), np.ones(len(points), bool)])
-    return torch.from_numpy(xyz), torch.from_numpy(target.astype(np.float32)), torch.from_numpy(is_free)
+    origin = np.zeros(3, dtype=points.dtype)  # the camera
+    xyz, target, free = observed_samples(points, normals, origin, eta, free_depth, max_points=max_points, seed=seed)
+    return torch.from_numpy(xyz), torch.from_numpy(target), torch.from_numpy(free)
 
 
 def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: torch.Tensor, clamp: float) -> torch.Tensor:
@@ -193,18 +187,17 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
     target, free = torch.cat([target, torch.zeros(500)]), torch.cat([free, torch.ones(500, dtype=torch.bool)])
     gen = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(len(codes), generator=gen)[:16]
-    best = None
+    starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
+    Gt = torch.as_tensor(G, dtype=torch.float32)
+    fit = None
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
-        Gt = torch.as_tensor(G, dtype=torch.float32)
         losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), xyz, target, free, Gt, 0.05, 1e-4)
-                  for c in codes[pick]]
-        z0 = codes[pick][int(np.argmin(losses))]
-        fit = fit_code_and_pose(decoder, xyz, target, free, G, z0, pose0, iterations=8, code_damping=1e3)
-        if best is None or fit.loss < best[0].loss:
-            best = (fit, pose0)
-    fit, _ = best
+                  for c in starts]
+        z0 = starts[int(np.argmin(losses))]
+        candidate = fit_code_and_pose(decoder, xyz, target, free, G, z0, pose0, iterations=8, code_damping=1e3)
+        if fit is None or candidate.loss < fit.loss:
+            fit = candidate
     # refine the winner from where it stopped
     R = fit.model_to_camera[:3, :3] / fit.scale
     local_r = G.T @ R

@@ -304,11 +304,22 @@ def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, f
     points, normals = scan.points()
     if len(points) == 0:
         raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
+    xyz, sdf, is_free = observed_samples(points, normals, scan.camera_centre(), eta, free_depth, free_per_point,
+                                         max_points, seed)
+    return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
+
+
+def observed_samples(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, eta: float, free_depth: float,
+                     free_per_point: int = 1, max_points: int = 20000,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The paper's samples for observed surface points (at most ``max_points``, drawn at random): two at
+    +/- ``eta`` along each normal with targets +/- ``eta``, and ``free_per_point`` on the ray from the
+    camera ``centre``, 2*eta to ``free_depth`` in front of the point (target 0, a lower bound).
+    Returns float32 xyz (n, 3), float32 sdf (n,) and the bool free-space mask (n,), in the points' frame."""
     rng = np.random.default_rng(seed)
     if len(points) > max_points:
         keep = rng.choice(len(points), max_points, replace=False)
         points, normals = points[keep], normals[keep]
-    centre = scan.camera_centre()
     rays = points - centre
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
     back = rng.uniform(2 * eta, free_depth, size=(len(points), free_per_point))
@@ -316,7 +327,7 @@ def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, f
     xyz = np.concatenate([points + eta * normals, points - eta * normals, free]).astype(np.float32)
     sdf = np.concatenate([np.full(len(points), eta), np.full(len(points), -eta), np.zeros(len(free))]).astype(np.float32)
     is_free = np.concatenate([np.zeros(2 * len(points), bool), np.ones(len(free), bool)])
-    return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
+    return xyz, sdf, is_free
 
 
 def look_at_pose(azimuth_deg: float, elevation_deg: float, distance: float = 2.5) -> np.ndarray:

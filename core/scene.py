@@ -35,6 +35,12 @@ class SceneRender:
     camera_to_world: np.ndarray
 
 
+def sensor_camera(width: int = 640, height: int = 480) -> Camera:
+    """A Kinect-like camera (525 px focal length at 640 x 480, scaled with the width)."""
+    f = 525.0 * width / 640
+    return Camera(f, f, (width - 1) / 2, (height - 1) / 2, width, height)
+
+
 def _yaw(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
@@ -99,7 +105,7 @@ def render_scene(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0,
                  noise: bool = True) -> SceneRender:
     """Place ``meshes`` (normalised, canonical pose) in a random room and ray-cast a depth image."""
     rng = np.random.default_rng(seed)
-    camera = camera or Camera(525.0, 525.0, 319.5, 239.5, 640, 480)
+    camera = camera or sensor_camera()
     poses = _place(meshes, rng)
     objects = [m.copy().apply_transform(p) for m, p in zip(meshes, poses)]
     cam = _camera_pose(rng, np.mean([p[:3, 3][[0, 2]] for p in poses], axis=0))

@@ -52,12 +52,10 @@ class SoupReport:
 
 def describe_mesh(mesh: trimesh.Trimesh) -> SoupReport:
     """Watertightness, parts and boundary edges of a mesh, before any repair."""
-    edges = np.sort(mesh.faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
     parts = _parts(mesh)
     open_parts = sum(not _closed(mesh.faces[p]) for p in parts)
     return SoupReport(faces=len(mesh.faces), parts=len(parts), open_parts=open_parts,
-                      boundary_edges=int(np.sum(counts == 1)), watertight=bool(mesh.is_watertight),
+                      boundary_edges=int(np.sum(_edge_use(mesh.faces) == 1)), watertight=bool(mesh.is_watertight),
                       consistent_winding=bool(mesh.is_winding_consistent))
 
 
@@ -66,10 +64,14 @@ def _parts(mesh: trimesh.Trimesh) -> list[np.ndarray]:
     return trimesh.graph.connected_components(mesh.face_adjacency, nodes=np.arange(len(mesh.faces)), min_len=1)
 
 
-def _closed(faces: np.ndarray) -> bool:
+def _edge_use(faces: np.ndarray) -> np.ndarray:
+    """How many faces share each distinct (undirected) edge."""
     edges = np.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
+    return np.unique(edges, axis=0, return_counts=True)[1]
+
+
+def _closed(faces: np.ndarray) -> bool:
+    return bool(np.all(_edge_use(faces) == 2))
 
 
 @dataclass
