@@ -204,12 +204,14 @@ def cmd_render_depth(a) -> None:
 
 def cmd_complete(a) -> None:
     from .bundle import open_model, write_code_file
-    from .completion import complete
+    from .completion import complete, noisy
     from .meshing import export_mesh
     from .scan import load_scan
 
     bundle = open_model(a.model)
     scan = load_scan(a.scan, depth_scale=a.depth_scale)
+    if scan.camera_to_model is None or a.all_objects or a.object:
+        return _complete_scene(a, bundle, noisy(scan, a.noise, a.noise_kind, a.seed))
     c = complete(bundle, scan, a.method, a.res, a.noise, a.noise_kind, a.seed)
     if c.mesh.is_empty:
         raise ValueError(f"the fitted code has no surface: {c.mesh.stats['empty_reason']}")
@@ -218,6 +220,49 @@ def cmd_complete(a) -> None:
         write_code_file(c.result.code, a.code)
     print(f"{a.scan}: {a.method} fit in {c.result.seconds:.2f} s, {c.result.iterations} iterations, "
           f"loss {c.result.losses[-1]:.5f} -> {a.output}")
+
+
+def _pixel(text: str) -> tuple[int, int]:
+    try:
+        u, v = (int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--object is U,V in pixels (got {text!r})") from None
+    return u, v
+
+
+def _complete_scene(a, bundle, scan) -> None:
+    """No pose: find the objects, fit pose and shape, write meshes in the camera frame and a JSON."""
+    import json
+
+    from tqdm import tqdm
+
+    from .completion import complete_scene, segment_pixel
+    from .fileio import atomic_write
+    from .meshing import export_mesh
+
+    which = [_pixel(p) for p in a.object] if a.object else ("all" if a.all_objects else "prominent")
+    with tqdm(total=100, desc="pose and shape", unit="%", disable=None) as bar:
+        def progress(f):
+            bar.update(round(100 * f) - bar.n)
+
+        seg, found = complete_scene(bundle, scan, which, a.res, progress=progress, warn=tqdm.write)
+    out = Path(a.output)
+    several = a.all_objects or len(found) > 1
+    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(found))]
+    for obj in found:
+        if obj.mesh.is_empty:
+            raise ValueError(f"object {obj.segment.label}: the fitted code has no surface")
+    for obj, path in zip(found, paths):
+        export_mesh(obj.mesh, path)
+    meta = {"scan": str(a.scan), "frame": "camera (OpenCV: x right, y down, z forward), in the depth's units after "
+                                          "depth_scale (metres for a millimetre PNG)",
+            "floor": None if seg.floor is None else {"normal": seg.floor.normal.tolist(), "offset": seg.floor.offset},
+            "objects": [{"mesh": p.name, **o.summary(segment_pixel(seg, o.segment))} for o, p in zip(found, paths)]}
+    atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+    for obj, path in zip(found, paths):
+        print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.fit.scale:.3f}, loss {obj.fit.loss:.4f}, "
+              f"{obj.fit.seconds:.1f} s, nearest {obj.nearest} -> {path}")
+    print(f"poses, codes and losses: {out.with_suffix('.json')}")
 
 
 def cmd_evaluate(a) -> None:
@@ -394,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="scan .png (the sidecar .json goes beside it)")
     s.set_defaults(func=cmd_render_depth)
 
-    s = sub.add_parser("complete", help="complete a shape from one depth scan")
+    s = sub.add_parser("complete", help="complete a shape from one depth scan: posed, or the objects of a sensor's scan without a pose")
     s.add_argument("model")
     s.add_argument("scan", help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON")
     s.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma injected before fitting")
@@ -404,14 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--depth-scale", type=float, help="override the sidecar's depth_scale")
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--all-objects", action="store_true",
+                   help="no pose: fit every object found (OUT_0.ply, OUT_1.ply, ...; default: the most prominent)")
+    s.add_argument("--object", action="append", metavar="U,V", help="no pose: fit the object under this pixel (repeatable)")
+    s.add_argument("-o", "--output", required=True,
+                   help="mesh file; without a camera pose the mesh is in the camera frame and a JSON beside it holds "
+                        "each object's pose, scale, code, loss and nearest training shape")
     s.set_defaults(func=cmd_complete)
 
     s = sub.add_parser("evaluate", help="the paper's experiments: tables (Markdown, CSV) and plots")
     s.add_argument("model")
     s.add_argument("--data", help="data folder (default: the model's training data source)")
     s.add_argument("--experiments", nargs="+", default=["known", "unknown", "completion", "noise", "interpolation"],
-                   choices=["known", "unknown", "completion", "noise", "interpolation"])
+                   choices=["known", "unknown", "completion", "noise", "interpolation", "scenes"],
+                   help="scenes (not run by default, ~30 min): pose-free completion in rendered sensor scenes")
     s.add_argument("--count", type=int, help="shapes per experiment (default: all)")
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--method", default="lm", choices=["lm", "adam"])

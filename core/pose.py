@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .fit import _frozen, _unfreeze
+from .jobs import Cancelled
 from .meshing import mesh_code
-from .model import Decoder
+from .model import Decoder, latent_field
 from .scan import observed_samples
 
+PRIOR = 5e-3  # code prior: metric residuals are ~0.6 x model units, so this matches completion's SCAN_PRIOR
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
 
@@ -78,11 +81,12 @@ def pose_matrix(pose: torch.Tensor, G: torch.Tensor) -> np.ndarray:
 
 
 def object_samples(points: np.ndarray, normals: np.ndarray, eta: float, free_depth: float = 0.3,
-                   max_points: int = 3000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   max_points: int = 3000, seed: int = 0, margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-frame samples (xyz, metric target, free) for one object's points and normals (facing the
-    camera, which sits at the origin)."""
+    camera, which sits at the origin); free space starts ``margin`` farther from the points."""
     origin = np.zeros(3, dtype=points.dtype)  # the camera
-    xyz, target, free = observed_samples(points, normals, origin, eta, free_depth, max_points=max_points, seed=seed)
+    xyz, target, free = observed_samples(points, normals, origin, eta, free_depth, max_points=max_points, seed=seed,
+                                         margin=margin)
     return torch.from_numpy(xyz), torch.from_numpy(target), torch.from_numpy(free)
 
 
@@ -95,16 +99,17 @@ def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: 
 
 
 def _loss(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> float:
+    """The objective without gradients, the code folded into the biases (``latent_field``)."""
     with torch.no_grad():
         x, s = to_model(pose, xyz, G)
-        pred = decoder(torch.cat([z.expand(len(x), -1), x], 1))[:, 0]
+        pred = latent_field(decoder, z)(x)
         return (_residuals(pred, target, free, s, clamp).abs().mean() + prior * (z ** 2).mean()).item()
 
 
 def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor, free: torch.Tensor,
                       G: np.ndarray, z0: torch.Tensor, pose0: np.ndarray, iterations: int = 30,
-                      clamp: float = 0.05, prior: float = 1e-4, huber: float = 0.01, damping: float = 1e-2,
-                      code_damping: float = 0.0) -> ObjectFit:
+                      clamp: float = 0.05, prior: float = PRIOR, huber: float = 0.01, damping: float = 1e-2,
+                      code_damping: float = 0.0, cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """Levenberg-Marquardt on (code, yaw, tilts, t, log s) from the given start; ``code_damping`` holds
     the code back (a large value fits the pose alone)."""
     t0 = time.perf_counter()
@@ -117,6 +122,8 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
         loss = _loss(decoder, z, pose, xyz, target, free, Gt, clamp, prior)
         mu, it = damping, 0
         while it < iterations:
+            if cancelled and cancelled():
+                raise Cancelled()
             codes = z.expand(len(xyz), -1).clone().requires_grad_()
             poses = pose.expand(len(xyz), -1).clone().requires_grad_()
             x, s = to_model(poses, xyz, Gt)
@@ -163,20 +170,23 @@ def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float
 
 
 def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np.ndarray, floor_offset: float,
-               codes: torch.Tensor, hypotheses: int = 8, eta: float = 0.02, iterations: int = 40,
-               seed: int = 0) -> ObjectFit:
+               codes: torch.Tensor, height: float | None = None, noise: float = 0.0, hypotheses: int = 8,
+               eta: float = 0.02, iterations: int = 40, prior: float = PRIOR, seed: int = 0, progress: Callable[[float], None] | None = None,
+               cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """Pose and shape of one segment. ``up`` and ``floor_offset`` describe the floor (up . x + offset = 0
-    on it); ``codes`` are the training codes (starts and the shapes' typical height)."""
+    on it); ``codes`` are the training codes (starts), ``height`` their typical height in the model's
+    frame (``model_height``; computed when not given); ``noise`` the depth noise (free space keeps three
+    times it from the points). ``progress`` gets the fraction done."""
     G = gravity_frame(up)
     height_above = points @ up + floor_offset
     metric_height = float(np.percentile(height_above, 99))
-    scale = metric_height / model_height(decoder, codes)
+    scale = metric_height / (height or model_height(decoder, codes))
     local = points @ G  # gravity frame: x, up, z(away from the camera)
     foot = np.percentile(local[:, [0, 2]], [5, 95], axis=0)
     centre_xz = foot.mean(0) + np.array([0.0, 0.15 * metric_height])  # the far side is not seen
     base = np.array([centre_xz[0], -floor_offset + metric_height / 2, centre_xz[1]])  # on the floor, in G coords
     t = G @ base
-    xyz, target, free = object_samples(points, normals, eta, seed=seed)
+    xyz, target, free = object_samples(points, normals, eta, seed=seed, margin=3 * noise)
     # below the floor, under and around the object, is outside it: a chair stands on the floor, so a
     # larger chair cannot hide its extra height under it
     rng = np.random.default_rng(seed)
@@ -186,21 +196,30 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
                              rng.uniform(foot[0, 1] - grow, foot[1, 1] + grow + 0.3 * metric_height, 500)]) @ G.T
     xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
     target, free = torch.cat([target, torch.zeros(500)]), torch.cat([free, torch.ones(500, dtype=torch.bool)])
+    # the yaw hypotheses are told apart on a fifth of the rows; the winner is refined on all of them
     gen = torch.Generator().manual_seed(seed)
+    sub = torch.randperm(len(xyz), generator=gen)[: max(len(xyz) // 5, 1500)]
+    few = xyz[sub], target[sub], free[sub]
     starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
     Gt = torch.as_tensor(G, dtype=torch.float32)
     fit = None
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
-        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), xyz, target, free, Gt, 0.05, 1e-4)
-                  for c in starts]
+        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
         z0 = starts[int(np.argmin(losses))]
-        candidate = fit_code_and_pose(decoder, xyz, target, free, G, z0, pose0, iterations=8, code_damping=1e3)
+        candidate = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
+                                      cancelled=cancelled)
         if fit is None or candidate.loss < fit.loss:
             fit = candidate
+        if progress:
+            progress(0.5 * (k + 1) / hypotheses)
     # refine the winner from where it stopped
     R = fit.model_to_camera[:3, :3] / fit.scale
     local_r = G.T @ R
     yaw = np.arctan2(local_r[0, 2], local_r[2, 2])
     pose1 = np.array([yaw, 0, 0, *fit.model_to_camera[:3, 3], np.log(fit.scale)])
-    return fit_code_and_pose(decoder, xyz, target, free, G, fit.code, pose1, iterations=iterations)
+    final = fit_code_and_pose(decoder, xyz, target, free, G, fit.code, pose1, iterations=iterations, prior=prior,
+                              cancelled=cancelled)
+    if progress:
+        progress(1.0)
+    return final

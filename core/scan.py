@@ -94,19 +94,33 @@ class Camera:
 class Scan:
     depth: np.ndarray  # (H, W) float32, NaN = missing
     camera: Camera
-    camera_to_model: np.ndarray  # (4, 4)
+    camera_to_model: np.ndarray | None  # (4, 4) Sim(3); None for a sensor's scan (pose-free completion finds it)
     ground_truth: str | None = None
     source: str = ""
     extra: dict = field(default_factory=dict)
 
+    def posed(self) -> np.ndarray:
+        if self.camera_to_model is None:
+            raise DataError(f"{self.source or 'scan'}: no camera pose in the model's frame ('camera_to_model' in the "
+                            "sidecar); complete it without one (the pose-free pipeline) or give the pose")
+        return self.camera_to_model
+
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """Observed surface points and unit normals (facing the camera), both in the model frame."""
-        cam_pts, normals, valid = back_project(self.depth, self.camera)
-        R, t = self.camera_to_model[:3, :3], self.camera_to_model[:3, 3]
-        return cam_pts[valid] @ R.T + t, normals[valid] @ R.T
+        return self.surface()[:2]
+
+    def surface(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Observed surface points and unit normals (facing the camera) in the model frame, denoised by
+        ``smooth_surface``, and the depth noise estimated from the scan, in model units."""
+        pts, normals, valid = back_project(self.depth, self.camera)
+        pts, normals, noise = smooth_surface(pts[valid], normals[valid])
+        pose = self.posed()
+        R, t = pose[:3, :3], pose[:3, 3]
+        n = normals @ R.T  # a Sim(3) scales them: back to unit length
+        return pts @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * float(np.cbrt(np.linalg.det(R)))
 
     def camera_centre(self) -> np.ndarray:
-        return self.camera_to_model[:3, 3].copy()
+        return self.posed()[:3, 3].copy()
 
 
 # --- loading --------------------------------------------------------------------------------------
@@ -198,11 +212,9 @@ def load_scan(path: str | Path, camera: Camera | None = None, camera_to_model=No
             raise DataError(f"{path}: no intrinsics ({side.name} missing or without 'intrinsics'); {SIDECAR_HELP}")
         camera = Camera.parse(meta["intrinsics"], side.parent, size=(depth.shape[1], depth.shape[0]))
     if camera_to_model is None:
-        if "camera_to_model" not in meta:
-            raise DataError(f"{path}: no camera pose ({side.name} missing or without 'camera_to_model'); {SIDECAR_HELP}")
-        camera_to_model = meta["camera_to_model"]
-    pose = np.asarray(camera_to_model, float)
-    if pose.shape != (4, 4) or not np.isfinite(pose).all():
+        camera_to_model = meta.get("camera_to_model")  # a sensor's scan has none: pose-free completion
+    pose = None if camera_to_model is None else np.asarray(camera_to_model, float)
+    if pose is not None and (pose.shape != (4, 4) or not np.isfinite(pose).all()):
         raise DataError(f"{path}: camera_to_model must be a finite 4x4 matrix, got shape {pose.shape}")
     if depth.shape != (camera.height, camera.width):
         raise DataError(f"{path}: image is {depth.shape[1]}x{depth.shape[0]} but the intrinsics say "
@@ -226,7 +238,8 @@ def write_depth_png(depth: np.ndarray, path: str | Path, depth_scale: float = 10
 def save_scan(scan: Scan, path: str | Path, depth_scale: float = 1000.0) -> Path:
     """16-bit PNG (value = depth * depth_scale, 0 = missing) plus its sidecar JSON."""
     path = write_depth_png(scan.depth, path, depth_scale)
-    meta = {"intrinsics": scan.camera.to_dict(), "camera_to_model": scan.camera_to_model.tolist(),
+    meta = {"intrinsics": scan.camera.to_dict(),
+            **({"camera_to_model": scan.camera_to_model.tolist()} if scan.camera_to_model is not None else {}),
             "depth_scale": depth_scale, "ground_truth": scan.ground_truth,
             **{k: v for k, v in scan.extra.items() if k not in ("intrinsics", "camera_to_model", "depth_scale", "ground_truth")}}
     atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
@@ -259,6 +272,46 @@ def back_project(depth: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray
     n = np.where(flip, -n, n)
     valid = np.isfinite(z) & np.isfinite(n).all(-1) & (norm[..., 0] > 0)
     return pts, n, valid
+
+
+def _local_planes(points: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre, unit normal and RMS distance from it of each neighbourhood ``points[idx]``."""
+    nb = points[idx]
+    centre = nb.mean(1)
+    d = nb - centre[:, None]
+    evals, evecs = np.linalg.eigh(np.einsum("nki,nkj->nij", d, d) / idx.shape[1])
+    return centre, evecs[:, :, 0], np.sqrt(np.maximum(evals[:, 0], 0))
+
+
+def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tuple[np.ndarray, np.ndarray, float]:
+    """Denoise a scan's camera-frame points where it is noisy: returns points, unit normals (facing the
+    camera at the origin) and the noise estimated from the scan (the median RMS distance of ``k``
+    neighbours from their best-fitting plane).
+
+    A sensor's depth noise (1-2 cm at 2.5-3.5 m) is several times its pixel spacing, so normals from
+    neighbouring pixels point anywhere. Where the noise exceeds a third of the spacing, points move onto
+    their neighbourhood's plane and take its normal, and isolated points (flying pixels between a
+    silhouette and the background) are dropped. A clean scan keeps its points and the pixel normals,
+    which follow thin parts (legs) better than a plane through 24 neighbours (measured: a wider
+    neighbourhood, sized to average the noise out, blurs the legs and fits worse)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) < k + 1:
+        return points, normals, 0.0
+    dist, idx = cKDTree(points).query(points, k)
+    nb = points[idx]
+    centre = nb.mean(1)
+    d = nb - centre[:, None]
+    evals, evecs = np.linalg.eigh(np.einsum("nki,nkj->nij", d, d) / k)
+    noise = float(np.median(np.sqrt(np.maximum(evals[:, 0], 0))))
+    if noise < np.median(dist[:, 1]) / 3:
+        return points, normals, noise
+    spread = dist.mean(1)
+    keep = spread < 3 * np.median(spread)
+    normal = evecs[keep, :, 0]
+    normal[np.einsum("ni,ni->n", normal, points[keep]) > 0] *= -1
+    p = points[keep] - np.einsum("ni,ni->n", points[keep] - centre[keep], normal)[:, None] * normal
+    return p.astype(points.dtype), normal.astype(points.dtype), noise
 
 
 def add_noise(depth: np.ndarray, sigma: float, kind: str = "depth", seed: int = 0) -> np.ndarray:
@@ -298,23 +351,24 @@ def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, f
     """SDF samples for shape completion, the paper's way.
 
     Each observed point gives two samples at +/- ``eta`` along its normal with targets +/- ``eta``;
-    ``free_per_point`` samples lie on the camera ray between 2*eta and ``free_depth`` in front of the
-    surface, where the shape must be outside (only a prediction below 0 is penalised).
+    ``free_per_point`` samples lie on the camera ray in front of the surface, up to ``free_depth``, where
+    the shape must be outside (only a prediction below 0 is penalised). Free space starts 2 ``eta`` plus
+    three times the scan's noise in front of each point: nearer, noisy points would carve the shape.
     """
-    points, normals = scan.points()
+    points, normals, noise = scan.surface()
     if len(points) == 0:
         raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
     xyz, sdf, is_free = observed_samples(points, normals, scan.camera_centre(), eta, free_depth, free_per_point,
-                                         max_points, seed)
+                                         max_points, seed, margin=3 * noise)
     return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
 
 
 def observed_samples(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, eta: float, free_depth: float,
-                     free_per_point: int = 1, max_points: int = 20000,
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     free_per_point: int = 1, max_points: int = 20000, seed: int = 0,
+                     margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The paper's samples for observed surface points (at most ``max_points``, drawn at random): two at
     +/- ``eta`` along each normal with targets +/- ``eta``, and ``free_per_point`` on the ray from the
-    camera ``centre``, 2*eta to ``free_depth`` in front of the point (target 0, a lower bound).
+    camera ``centre``, 2*eta + ``margin`` to ``free_depth`` in front of the point (target 0, a lower bound).
     Returns float32 xyz (n, 3), float32 sdf (n,) and the bool free-space mask (n,), in the points' frame."""
     rng = np.random.default_rng(seed)
     if len(points) > max_points:
@@ -322,7 +376,7 @@ def observed_samples(points: np.ndarray, normals: np.ndarray, centre: np.ndarray
         points, normals = points[keep], normals[keep]
     rays = points - centre
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-    back = rng.uniform(2 * eta, free_depth, size=(len(points), free_per_point))
+    back = rng.uniform(2 * eta + margin, max(free_depth, 2 * eta + 2 * margin), size=(len(points), free_per_point))
     free = (points[:, None, :] - rays[:, None, :] * back[..., None]).reshape(-1, 3)
     xyz = np.concatenate([points + eta * normals, points - eta * normals, free]).astype(np.float32)
     sdf = np.concatenate([np.full(len(points), eta), np.full(len(points), -eta), np.zeros(len(free))]).astype(np.float32)

@@ -90,8 +90,9 @@ def test_bad_scans_give_clear_errors(tmp_path):
     with pytest.raises(DataError, match="no intrinsics .*lonely.json.*camera_to_model"):
         load_scan(tmp_path / "lonely.png")
     (tmp_path / "lonely.json").write_text(json.dumps({"intrinsics": {"fx": 5, "fy": 5, "cx": 2, "cy": 2}}))
-    with pytest.raises(DataError, match="no camera pose"):
-        load_scan(tmp_path / "lonely.png")
+    assert load_scan(tmp_path / "lonely.png").camera_to_model is None  # a sensor's scan: pose-free completion
+    with pytest.raises(DataError, match="lonely.png: no camera pose"):
+        completion_samples(load_scan(tmp_path / "lonely.png"))
     (tmp_path / "lonely.json").write_text(json.dumps({"intrinsics": {"fx": 5, "fy": 5, "cx": 2, "cy": 2, "width": 8, "height": 8},
                                                       "camera_to_model": np.eye(4).tolist()}))
     with pytest.raises(DataError, match="image is 4x4 but the intrinsics say 8x8"):
