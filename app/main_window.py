@@ -10,13 +10,18 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QInputDial
 
 import torch
 
+import numpy as np
+
 from core.bundle import Bundle, open_model
+from core.completion import fit_segment
 from core.fileio import flush_denormals
 from core.fit import fit
-from core.meshing import EXPORT_FORMATS, export_mesh
+from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
-from core.scan import completion_samples
+from core.pose import model_height
+from core.scan import back_project, completion_samples
+from core.segment import segment_scan
 
 from .explore import ExplorePanel
 from .exports import Exporter
@@ -60,6 +65,13 @@ class MainWindow(QMainWindow):
         self.optimize.pointsChanged.connect(lambda pts: self.viewer.set_points(pts))
         self.optimize.open_button.clicked.connect(self.ask_open_scan)
         self.optimize.save_button.clicked.connect(self.ask_save_bundle)
+        self.optimize.objectsChanged.connect(self._show_scene)
+        self.segmenter = JobService(self)  # a sensor's scan: floor, walls and objects (~0.5 s)
+        self.segmenter.finished.connect(self._on_segmented)
+        self.segmenter.failed.connect(lambda msg: self.error("Cannot find objects in the scan", msg))
+        self._scene_poses: dict[int, np.ndarray] = {}  # mesh request id -> model-to-camera of a live scene fit
+        self._scene_fit = False
+        self._shown_before_fit: SurfaceMesh | None = None
         self.fitted: tuple[str, torch.Tensor] | None = None
         self._evaluate_next_full_mesh = False
         self.scorer = JobService(self)  # Chamfer of a fit to the scan's ground truth (~40 ms: not on the GUI thread)
@@ -170,7 +182,27 @@ class MainWindow(QMainWindow):
             return False
         self.optimize.set_scan(scan, Path(path))
         self.optimize_dock.raise_()
+        self.viewer.set_scan_frame(scan.camera_to_model is None)
+        if scan.camera_to_model is None:  # a sensor's scan: find the floor, walls and objects first
+            self.segmenter.cancel()
+            self.segmenter.wait()
+            self.optimize.result_label.setText("finding the floor, walls and objects…")
+            self.segmenter.start(lambda progress, cancelled: (scan, segment_scan(scan.depth, scan.camera)))
         return True
+
+    def _on_segmented(self, payload) -> None:
+        scan, seg = payload
+        if scan is not self.optimize.scan:
+            return  # another scan was opened meanwhile
+        self.optimize.result_label.setText("")
+        self.viewer.set_mesh(join_meshes([]))  # the model's shape is in another frame: the scene alone
+        self.optimize.set_scene(seg)
+        self.viewer.reset_camera()  # frame the scene's points
+
+    def _show_scene(self) -> None:
+        if self.optimize.scene is not None:
+            points, colors, _ = self.optimize.scene_points()
+            self.viewer.set_points(points, colors)
 
     def start_fit(self) -> None:
         if self.bundle is None or self.optimize.scan is None:
@@ -178,6 +210,8 @@ class MainWindow(QMainWindow):
             return
         if self.fitter.running:
             return
+        if self.optimize.scan.camera_to_model is None:
+            return self._start_scene_fit()
         self.optimize.fitting(True)
         scan, seed = self.optimize.noisy_scan(), self.optimize.seed.value()
         decoder, method, iterations = self.bundle.decoder, self.optimize.method.currentText(), self.optimize.iterations.value()
@@ -190,7 +224,39 @@ class MainWindow(QMainWindow):
 
         self.fitter.start(job)
 
+    def _start_scene_fit(self) -> None:
+        """Pose and shape of the chosen objects of a sensor's scan; meshes come back in its camera frame."""
+        seg, labels = self.optimize.scene, self.optimize.chosen_labels()
+        if seg is None or not labels:
+            self.error("Nothing to fit", "Choose an object in the list (Ctrl-click for several); "
+                       "the scan's objects are still being found." if seg is None else "Choose an object in the list (Ctrl-click for several).")
+            return
+        self.optimize.fitting(True)
+        self._shown_before_fit = self.viewer.mesh if self.viewer.scan_frame else None
+        self._scene_fit = True
+        bundle, scan, res = self.bundle, self.optimize.scan, self.explore.res()
+        segments = [s for s in seg.segments if s.label in labels]
+
+        def job(progress, cancelled):
+            _, normals, _ = back_project(scan.depth, scan.camera)
+            height = model_height(bundle.decoder, bundle.latents.codes)
+            found = []
+            for k, segment in enumerate(segments):
+                report = lambda f, fit, k=k: progress(("scene", (k + f) / len(segments), fit))
+                found.append(fit_segment(bundle, seg, segment, normals, res, height, report, cancelled, warn=lambda m: None))
+            return found
+
+        self.fitter.start(job)
+
     def _on_fit_progress(self, payload) -> None:
+        if payload[0] == "scene":
+            _, fraction, fit = payload
+            self.optimize.progress.setValue(round(100 * fraction))
+            if fit is not None and not self._mesher_busy:  # the pose and shape so far, in the scan's frame
+                self._mesher_busy = True
+                self._request = self.mesher.request(self.bundle.decoder, fit.code, FIT_PREVIEW_RES, progressive=False)
+                self._scene_poses = {self._request: fit.model_to_camera}
+            return
         iteration, loss, z = payload
         self.optimize.add_loss(iteration, loss)
         if not self._mesher_busy:  # refresh the preview only when the last one is done: the fit keeps the CPU
@@ -200,6 +266,16 @@ class MainWindow(QMainWindow):
     def _on_fit_done(self, result) -> None:
         self.optimize.fitting(False)
         self.optimize.progress.setValue(self.optimize.progress.maximum())
+        if isinstance(result, list):  # a scene's objects, meshed in its camera frame
+            self._scene_fit = False
+            self._request += 1  # a live preview still in flight is stale now
+            self._scene_poses = {}
+            self.viewer.set_mesh(join_meshes([o.mesh for o in result]))
+            self.optimize.result_label.setText("\n".join(
+                f"object {o.segment.label}: scale {o.fit.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.iterations} iterations, "
+                f"{o.fit.seconds:.1f} s; nearest training shape {o.nearest}" for o in result)
+                + "\nFile ▸ Export mesh writes them in the scan's frame.")
+            return
         self.optimize.save_button.setEnabled(True)
         name = f"fit {len([n for n in self.explore.extra if n.startswith('fit')]) + 1}"
         if self.optimize.scan is not None and self.optimize.scan.ground_truth:
@@ -217,10 +293,15 @@ class MainWindow(QMainWindow):
     def _on_fit_cancelled(self) -> None:
         self.optimize.fitting(False)
         self.optimize.result_label.setText("cancelled: nothing changed")
+        if self._scene_fit:  # its live preview goes, what was shown before comes back
+            self._scene_fit, self._scene_poses, self._request = False, {}, self._request + 1
+            self.viewer.set_mesh(self._shown_before_fit or join_meshes([]))
+            return
         self.explore._emit(False)  # back to the shape that was shown
 
     def _on_fit_failed(self, message: str) -> None:
         self.optimize.fitting(False)
+        self._scene_fit = False
         self.error("Fit failed", message)
 
     def ask_save_bundle(self) -> None:
@@ -256,6 +337,12 @@ class MainWindow(QMainWindow):
     def _on_mesh(self, rid: int, mesh) -> None:
         if rid != self._request:
             return  # stale
+        if rid in self._scene_poses:  # a scene fit's preview: into the scan's frame
+            M = self._scene_poses[rid]
+            mesh = SurfaceMesh((mesh.vertices @ M[:3, :3].T + M[:3, 3]).astype(np.float32), mesh.faces, mesh.stats)
+        elif self.viewer.scan_frame:  # a shape of the model: back to the model's frame
+            self.viewer.set_points(None)
+            self.viewer.set_scan_frame(False)
         self.viewer.set_mesh(mesh)
         s = mesh.stats
         text = (f"{s.get('device', 'cpu').upper()} · {s['res']}³ · {s['evaluated']:,} points "
@@ -351,6 +438,16 @@ class MainWindow(QMainWindow):
         self.mesher.shutdown()
         self.viewer.close()
         super().closeEvent(event)
+
+
+def join_meshes(meshes: list[SurfaceMesh]) -> SurfaceMesh:
+    """One mesh of several (a scene's objects), for the view and for export."""
+    meshes = [m for m in meshes if not m.is_empty]
+    if not meshes:
+        return SurfaceMesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64), {"empty_reason": "no surface"})
+    offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
+    return SurfaceMesh(np.concatenate([m.vertices for m in meshes]),
+                       np.concatenate([m.faces + o for m, o in zip(meshes, offsets)]), dict(meshes[0].stats))
 
 
 def run(argv: list[str]) -> int:

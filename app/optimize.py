@@ -6,11 +6,17 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from core.completion import noisy
 from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
+from core.segment import Segmentation
+
+SEGMENT_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+                           [140, 86, 75], [227, 119, 194], [188, 189, 34], [23, 190, 207]], np.uint8)  # tab10
+BACKGROUND_COLOR = np.array([175, 175, 175], np.uint8)  # floor, walls, clutter
 
 SCAN_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".npy", ".npz")
 NOISE_MAX = 0.05
@@ -78,6 +84,7 @@ class OptimizePanel(QWidget):
     pointsChanged = Signal(object)  # (n, 3) scan points in the model frame, or None
     startRequested = Signal()
     cancelRequested = Signal()
+    objectsChanged = Signal()  # the chosen objects of a sensor's scene
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -111,6 +118,13 @@ class OptimizePanel(QWidget):
         self.result_label.setWordWrap(True)
         self.save_button = QPushButton("Save model with this code…")
         self.save_button.setEnabled(False)
+        # a sensor's scan (no pose): its objects; click one, Ctrl-click several, then Fit
+        self.scene: Segmentation | None = None
+        self.objects = QListWidget()
+        self.objects.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.objects.setMaximumHeight(120)
+        self.objects.setVisible(False)
+        self.objects.itemSelectionChanged.connect(self.objectsChanged)
 
         form = QFormLayout()
         form.addRow("Noise", self.noise_kind)
@@ -124,6 +138,7 @@ class OptimizePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.open_button)
         layout.addWidget(self.scan_label)
+        layout.addWidget(self.objects)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -140,12 +155,59 @@ class OptimizePanel(QWidget):
 
     def set_scan(self, scan: Scan, path: Path) -> None:
         self.scan = scan
+        self.set_scene(None)
         gt = path.with_name(path.stem + "_gt.npy")
         self.truth = np.load(gt) if gt.is_file() else None
         valid = int(np.isfinite(scan.depth).sum())
         self.scan_label.setText(f"{path.name}: {scan.camera.width}×{scan.camera.height}, {valid:,} valid pixels"
-                                + (f", ground truth {scan.ground_truth}" if scan.ground_truth else ""))
+                                + (f", ground truth {scan.ground_truth}" if isinstance(scan.ground_truth, str) else ""))
         self._noise_changed()
+
+    # --- a sensor's scene -------------------------------------------------------------------------
+    def set_scene(self, seg: Segmentation | None) -> None:
+        """List the objects found in a scan without a pose (largest first, the first chosen); None: a posed scan."""
+        self.scene = seg
+        self.objects.blockSignals(True)
+        self.objects.clear()
+        for k, s in enumerate(seg.segments if seg is not None else []):
+            color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
+            item = QListWidgetItem(f"object {s.label}: {s.pixels:,} px" + (" (cut by the border)" if s.touches_border else ""))
+            item.setForeground(pg.mkColor(*color))
+            item.setData(Qt.UserRole, s.label)
+            self.objects.addItem(item)
+        if self.objects.count():
+            first = next((i for i, s in enumerate(seg.segments) if not s.touches_border), 0)
+            self.objects.item(first).setSelected(True)
+        self.objects.blockSignals(False)
+        self.objects.setVisible(seg is not None)
+        for w in (self.noise, self.noise_kind, self.seed, self.method, self.iterations):
+            w.setEnabled(seg is None)  # the pose-free fit has its own solver and schedule
+        if seg is not None:
+            self.scan_label.setText(self.scan_label.text() + f"\nno camera pose: {len(seg.segments)} object(s) found"
+                                    f"{'' if seg.floor is not None else ' (no floor found)'}; click one, Ctrl-click several, then Fit")
+        self.objectsChanged.emit()
+
+    def chosen_labels(self) -> list[int]:
+        return [item.data(Qt.UserRole) for item in self.objects.selectedItems()]
+
+    def choose(self, labels: list[int]) -> None:
+        """Select the objects with these segment labels (a click in the view)."""
+        for i in range(self.objects.count()):
+            item = self.objects.item(i)
+            item.setSelected(item.data(Qt.UserRole) in labels)
+
+    def scene_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Camera-frame points of the scene, their RGB colours (chosen objects bright, the others pale,
+        background grey) and their segment labels."""
+        seg = self.scene
+        valid = seg.labels >= 0
+        labels = seg.labels[valid]
+        colors = np.tile(BACKGROUND_COLOR, (len(labels), 1))
+        chosen = set(self.chosen_labels())
+        for k, s in enumerate(seg.segments):
+            color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
+            colors[labels == s.label] = color if s.label in chosen else (color * 0.35 + 0.65 * 235).astype(np.uint8)
+        return seg.points[valid], colors, labels
 
     def sigma(self) -> float:
         return NOISE_MAX * self.noise.value() / NOISE_STEPS
@@ -158,7 +220,8 @@ class OptimizePanel(QWidget):
     def _noise_changed(self, *_) -> None:
         self.noise_label.setText(f"σ = {self.sigma():.3f}")
         scan = self.noisy_scan()
-        self.pointsChanged.emit(None if scan is None else scan.points()[0])
+        if scan is None or scan.camera_to_model is not None:  # a scene's points come with its segmentation
+            self.pointsChanged.emit(None if scan is None else scan.points()[0])
 
     # --- fitting state ----------------------------------------------------------------------------
     def fitting(self, running: bool) -> None:
@@ -167,7 +230,7 @@ class OptimizePanel(QWidget):
         if running:
             self._losses = []
             self.curve.setData([], [])
-            self.progress.setRange(0, self.iterations.value())
+            self.progress.setRange(0, 100 if self.scene is not None else self.iterations.value())
             self.progress.setValue(0)
             self.result_label.setText("fitting…")
 

@@ -37,6 +37,7 @@ class Viewer(QWidget):
         self.points_actor = None
         self.show_points = True  # View ▸ Scan points
         self._has_scan = False
+        self.scan_frame = False  # a sensor's scene is shown in its camera's frame (set_scan_frame)
 
     def update_view(self) -> None:
         self.plotter.interactor.update()
@@ -72,8 +73,9 @@ class Viewer(QWidget):
         self.points_actor.prop.color = COLOR
         self.points_actor.prop.point_size = 1
 
-    def set_points(self, points: np.ndarray | None) -> None:
-        """Overlay scan points (model frame), thinned to MAX_SHOWN_POINTS; None hides them."""
+    def set_points(self, points: np.ndarray | None, colors: np.ndarray | None = None) -> None:
+        """Overlay scan points (in the frame of the mesh shown), thinned to MAX_SHOWN_POINTS, one colour or
+        an RGB (n, 3) uint8 per point; None hides them."""
         self._has_scan = points is not None and len(points) > 0
         if not self._has_scan:
             if self.points_actor is not None:
@@ -81,10 +83,20 @@ class Viewer(QWidget):
                 self.update_view()
             return
         if len(points) > MAX_SHOWN_POINTS:  # a fixed random subset (a stride would draw stripes)
-            points = points[np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)]
-        self.points.copy_from(pv.PolyData(np.asarray(points, np.float32)))
+            keep = np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)
+            points, colors = points[keep], None if colors is None else colors[keep]
+        cloud = pv.PolyData(np.asarray(points, np.float32))
+        if colors is not None:
+            cloud.point_data["rgb"] = np.asarray(colors, np.uint8)
+        self.points.copy_from(cloud)
         if self.points_actor is None:
             self.points_actor = self.plotter.add_mesh(self.points, render_points_as_spheres=False, render=False)
+        mapper = self.points_actor.mapper
+        mapper.SetScalarVisibility(colors is not None)
+        if colors is not None:  # the RGB bytes as they are, no colour map
+            mapper.SetColorModeToDirectScalars()
+            mapper.SetScalarModeToUsePointFieldData()
+            mapper.SelectColorArray("rgb")
         self.points_actor.prop.color = POINTS_COLOR
         self.points_actor.prop.point_size = 3
         self.points_actor.SetVisibility(self.show_points)
@@ -105,8 +117,15 @@ class Viewer(QWidget):
             self.actor.prop.style = "wireframe" if on else "surface"
             self.update_view()
 
+    def set_scan_frame(self, on: bool) -> None:
+        """Show the scene as the depth camera saw it (camera frame: y down, z forward), or the model's frame."""
+        if on != self.scan_frame:
+            self.scan_frame = on
+            self.reset_camera()
+
     def reset_camera(self) -> None:
-        self.plotter.renderer.camera_position = CAMERA
+        # in the scan's frame: from the depth camera (at the origin, looking along +z, y down)
+        self.plotter.renderer.camera_position = [(0, 0, 0), (0, 0, 1), (0, -1, 0)] if self.scan_frame else CAMERA
         self.plotter.renderer.reset_camera(render=False)
         self.update_view()
 

@@ -200,6 +200,40 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
     return rows
 
 
+def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=print) -> list[dict]:
+    """Pose-free completion (segment, then code and Sim(3) by LM) against the posed LM fit of the same view
+    (ground-truth pose and mask), one held-out shape per rendered sensor scene: fit times and their ratio."""
+    import json
+
+    from .bundle import read_split
+    from .experiments import scene_rows
+    from .pose import model_height
+    from .samples import load_mesh, normalize
+
+    entries = read_split(split)[:count]
+    sources = {}
+    for ds, cls, _ in entries:
+        sources.update(json.loads((Path(data_dir) / "splits" / f"{cls}_sources.json").read_text()))
+    height = model_height(bundle.decoder, bundle.latents.codes)
+    echo(f"bench scenes: {len(entries)} held-out shapes, one per sensor scene (640x480, noise on); "
+         f"posed = LM code fit with the true pose and mask; Chamfer x1e3, normalised frame")
+    echo(f"{'shape':>16} {'posed s':>8} {'pose-free s':>12} {'ratio':>7} {'CD posed':>9} {'CD free':>8} {'rot deg':>8} {'t cm':>6} {'scale %':>8}")
+    rows = []
+    for k, (ds, cls, inst) in enumerate(entries):
+        mesh = normalize(load_mesh(sources[inst]))[0]
+        row = scene_rows(bundle, [mesh], [inst], [ground_truth_points(data_dir, ds, cls, inst)], k, res, height=height)[0]
+        rows.append(row)
+        echo(f"{inst:>16} {row['posed_s']:>8.2f} {row['fit_s']:>12.2f} {row['fit_s'] / row['posed_s']:>6.1f}x "
+             f"{1e3 * row['posed_chamfer']:>9.3f} {1e3 * row['chamfer']:>8.3f} {row['rot_err_deg']:>8.1f} "
+             f"{row['t_err_cm']:>6.1f} {row['scale_err_pct']:>+8.1f}")
+    found = [r for r in rows if r["found"]]
+    if found:
+        posed, free = np.median([r["posed_s"] for r in found]), np.median([r["fit_s"] for r in found])
+        echo(f"{'median':>16} {posed:>8.2f} {free:>12.2f} {free / posed:>6.1f}x   (target: pose-free <= 5x posed)")
+    echo(f"found {len(found)} of {len(rows)}")
+    return rows
+
+
 # How resources/recipe/train_default.sh made the default model's data (its held-out chairs are the test split).
 RECIPE_DATA = {"category": "chairs", "count": 120, "seed": 0, "samples": 250_000, "split_test": 0.2}
 

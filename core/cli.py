@@ -242,7 +242,7 @@ def _complete_scene(a, bundle, scan) -> None:
 
     which = [_pixel(p) for p in a.object] if a.object else ("all" if a.all_objects else "prominent")
     with tqdm(total=100, desc="pose and shape", unit="%", disable=None) as bar:
-        def progress(f):
+        def progress(f, _fit):
             bar.update(round(100 * f) - bar.n)
 
         seg, found = complete_scene(bundle, scan, which, a.res, progress=progress, warn=tqdm.write)
@@ -292,13 +292,13 @@ def cmd_bench(a) -> None:
         from .bundle import RESOURCES, open_model
 
         bench_app(open_model(a.model or "default"), a.scan or RESOURCES / "scans" / "chair_00001_front_left.png")
-    elif a.what == "fit":
-        from .bench import bench_fit
+    elif a.what in ("fit", "scenes"):
+        from .bench import bench_fit, bench_scenes
         from .bundle import open_model
 
         bundle = open_model(a.model or "default")
         data, split = _held_out_data(a, bundle)
-        bench_fit(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
+        (bench_fit if a.what == "fit" else bench_scenes)(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
     elif a.what == "prepare":
         from .bench import bench_prepare
 
@@ -332,7 +332,7 @@ def _held_out_data(a, bundle) -> tuple[Path, Path]:
                                 f"(a 'deepsdf prepare' folder) and --split")
     from .bench import recipe_heldout
 
-    print(f"bench fit: the default model's held-out chairs are not here; re-making {a.count} from its "
+    print(f"bench {a.what}: the default model's held-out chairs are not here; re-making {a.count} from its "
           f"recipe in {a.work}/ (kept for the next run)")
     return recipe_heldout(a.work, a.count)
 
@@ -470,14 +470,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("bench", help="benchmarks with ratios against a baseline measured in the same run")
-    s.add_argument("what", choices=["mesh", "train", "train-quality", "fit", "app", "prepare"])
+    s.add_argument("what", choices=["mesh", "train", "train-quality", "fit", "scenes", "app", "prepare"])
     s.add_argument("--scan", help="app: depth scan for the completion fit (default: a shipped sample)")
-    s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit: the model (default 'default')")
-    s.add_argument("--data", help="fit: data folder (default: the model's data source)")
-    s.add_argument("--split", help="fit: split of held-out shapes (default: the model's TestSplit)")
-    s.add_argument("--count", type=int, default=3, help="fit: number of held-out shapes")
+    s.add_argument("--model", help="mesh: a bundle instead of the wrapped paper-size decoder; fit, scenes: the model (default 'default')")
+    s.add_argument("--data", help="fit, scenes: data folder (default: the model's data source)")
+    s.add_argument("--split", help="fit, scenes: split of held-out shapes (default: the model's TestSplit)")
+    s.add_argument("--count", type=int, default=3, help="fit, scenes: number of held-out shapes")
     s.add_argument("--res", type=int, nargs="+", help="mesh: resolutions (default 64 128 256); others: one (128)")
-    s.add_argument("--work", default="deepsdf-bench", help="train-quality, fit: folder for made data and runs (resumable)")
+    s.add_argument("--work", default="deepsdf-bench", help="train-quality, fit, scenes: folder for made data and runs (resumable)")
     s.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="train-quality: training seeds")
     s.add_argument("--epochs", type=int, help="train-quality: epochs (default 1000)")
     s.add_argument("--init", choices=["default", "small", "geometric"], help="train-quality: decoder init")

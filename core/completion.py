@@ -15,10 +15,10 @@ import torch
 
 from .bundle import Bundle
 from .fileio import DataError
-from .fit import FitResult, fit
+from .fit import FitData, FitResult, fit
 from .meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height
-from .scan import Scan, add_noise, back_project, completion_samples, smooth_surface
+from .scan import Scan, add_noise, back_project, completion_samples, observed_samples, smooth_surface, to_model_frame
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -122,26 +122,38 @@ def floor_of(seg: Segmentation, points: np.ndarray, warn: Callable[[str], None] 
 
 
 def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np.ndarray, res: int = 128,
-                height: float | None = None, progress: Callable[[float], None] | None = None,
+                height: float | None = None, progress: Callable[[float, ObjectFit | None], None] | None = None,
                 cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> FoundObject:
-    """Pose and shape of one segment; the mesh comes back in the camera's frame."""
+    """Pose and shape of one segment; the mesh comes back in the camera's frame. ``progress`` gets the
+    fraction done and the best fit so far (None once it is being meshed)."""
     mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
     points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
     up, offset = floor_of(seg, points, warn)
     result = fit_object(bundle.decoder, points, normals, up, offset, bundle.latents.codes, height=height, noise=noise,
-                        progress=(lambda f: progress(0.9 * f)) if progress else None, cancelled=cancelled)
+                        progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
+    # the shape once more, the pose held: the posed completion's samples and solver (in the model's frame,
+    # all the points) fit it better than the joint fit (median Chamfer x1e3 2.3 -> see README)
+    camera_to_model = np.linalg.inv(result.model_to_camera)
+    pts, nrm, noise_model = to_model_frame(points, normals, noise, camera_to_model)
+    xyz, sdf, free = observed_samples(pts, nrm, camera_to_model[:3, 3], 0.02, 0.3, margin=3 * noise_model)
+    data = FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(free))
+    starts = torch.cat([result.code[None].to(bundle.latents.codes), bundle.latents.codes])
+    shape = fit(bundle.decoder, data, "lm", init=starts, prior=SCAN_PRIOR, cancelled=cancelled)
+    result = replace(result, code=shape.code, seconds=result.seconds + shape.seconds)
+    if progress:
+        progress(0.9, result)
     mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)
     M = result.model_to_camera
     mesh = SurfaceMesh((mesh.vertices @ M[:3, :3].T + M[:3, 3]).astype(np.float32), mesh.faces, dict(mesh.stats))
     codes = bundle.latents.codes
     nearest = bundle.latents.names[int(torch.cdist(result.code[None].to(codes), codes)[0].argmin())]
     if progress:
-        progress(1.0)
+        progress(1.0, None)
     return FoundObject(segment, result, mesh, nearest)
 
 
 def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]] = "prominent", res: int = 128,
-                   progress: Callable[[float], None] | None = None, cancelled: Callable[[], bool] | None = None,
+                   progress: Callable[[float, ObjectFit | None], None] | None = None, cancelled: Callable[[], bool] | None = None,
                    warn: Callable[[str], None] = print) -> tuple[Segmentation, list[FoundObject]]:
     """Segment a sensor's scan (no pose needed) and fit the chosen objects (see ``pick_segments``)."""
     seg = segment_scan(scan.depth, scan.camera)
@@ -150,6 +162,6 @@ def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]
     height = model_height(bundle.decoder, bundle.latents.codes)
     found = []
     for k, segment in enumerate(chosen):
-        part = (lambda f, k=k: progress((k + f) / len(chosen))) if progress else None
+        part = (lambda f, fit, k=k: progress((k + f) / len(chosen), fit)) if progress else None
         found.append(fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn))
     return seg, found

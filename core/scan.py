@@ -113,11 +113,15 @@ class Scan:
         """Observed surface points and unit normals (facing the camera) in the model frame, denoised by
         ``smooth_surface``, and the depth noise estimated from the scan, in model units."""
         pts, normals, valid = back_project(self.depth, self.camera)
-        pts, normals, noise = smooth_surface(pts[valid], normals[valid])
-        pose = self.posed()
-        R, t = pose[:3, :3], pose[:3, 3]
-        n = normals @ R.T  # a Sim(3) scales them: back to unit length
-        return pts @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * float(np.cbrt(np.linalg.det(R)))
+        return to_model_frame(*smooth_surface(pts[valid], normals[valid]), self.posed())
+
+
+def to_model_frame(points: np.ndarray, normals: np.ndarray, noise: float,
+                   camera_to_model: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Camera-frame points, unit normals and noise into the model's frame through a Sim(3)."""
+    R, t = camera_to_model[:3, :3], camera_to_model[:3, 3]
+    n = normals @ R.T  # a Sim(3) scales them: back to unit length
+    return points @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * float(np.cbrt(np.linalg.det(R)))
 
     def camera_centre(self) -> np.ndarray:
         return self.posed()[:3, 3].copy()

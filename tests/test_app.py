@@ -220,3 +220,45 @@ def test_open_official_experiment_folder(window, qtbot, tiny_experiment):
     assert window.open_model(str(tiny_experiment))
     assert tiny_experiment.name in window.windowTitle() and "(3 shapes)" in window.windowTitle()
     assert window.explore.list.count() == 3
+
+
+def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, tmp_path):
+    """A scan without a pose: objects listed and coloured, two chosen and fitted (progress, live mesh), the
+    meshes drawn and exported in the scan's frame; a cancelled fit leaves the view as it was."""
+    import trimesh
+
+    from core.scan import save_scan, Scan
+    from core.scene import render_scene, sensor_camera
+    from core.shapes import make_shape
+
+    wait_for_mesh(qtbot, window, 64)
+    names = window.bundle.latents.names[3:5]
+    render = render_scene([make_shape("chairs", int(n.split("_")[1])) for n in names], names, seed=4,
+                          camera=sensor_camera(320, 240))
+    save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
+    assert window.open_scan(str(tmp_path / "room.png"))
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    assert window.viewer.scan_frame and window.optimize.objects.count() >= 2
+    colors = window.viewer.points.point_data["rgb"]
+    assert len(np.unique(colors, axis=0)) >= 3  # grey background and a colour per object
+    seg = window.optimize.scene
+    chairs = [max(seg.segments, key=lambda s: ((seg.labels == s.label) & (render.labels == o.label)).sum()).label
+              for o in render.objects]
+    assert len(set(chairs)) == 2
+    window.optimize.choose(chairs)  # as a click and a Ctrl-click in the list
+    assert sorted(window.optimize.chosen_labels()) == sorted(chairs)
+    window.start_fit()
+    qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
+    window.fitter.cancel()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
+    qtbot.waitUntil(lambda: "cancelled" in window.optimize.result_label.text(), timeout=10_000)
+    assert window.viewer.face_count() == 0  # nothing was shown before: nothing is
+    window.start_fit()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)
+    assert window.optimize.result_label.text().count("nearest training shape") == 2
+    assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
+    assert window.export(str(tmp_path / "chairs.ply"))
+    exported = trimesh.load(tmp_path / "chairs.ply")
+    for obj in render.objects:  # each chair's place in the scan is covered by the exported mesh
+        assert np.linalg.norm(exported.vertices - obj.model_to_camera[:3, 3], axis=1).min() < 0.1
+    window.grab().save(str(tmp_path / "scene.png"))

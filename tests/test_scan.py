@@ -148,3 +148,22 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0
     known = list(csv.DictReader(open(out / "known_shapes.csv")))
     assert 0.0 < float(known[0]["normal_consistency"]) <= 1.0
+
+
+def test_smooth_surface_denoises_only_a_noisy_scan():
+    from core.scan import smooth_surface
+
+    rng = np.random.default_rng(0)
+    u, v = np.meshgrid(np.arange(120), np.arange(90))
+    plane = np.column_stack([(u.ravel() - 60) * 0.005, (v.ravel() - 45) * 0.005, np.full(u.size, 2.5)])  # 5 mm pixels at 2.5 m
+    normals = np.tile([0.0, 0.0, -1.0], (len(plane), 1))
+    same, n, noise = smooth_surface(plane.astype(np.float32), normals)
+    assert same is not None and np.array_equal(same, plane.astype(np.float32)) and noise < 1e-3  # clean: untouched
+    noisy = plane.copy()
+    noisy[:, 2] += rng.normal(0, 0.01, len(plane))  # 1 cm: twice the pixel spacing
+    flying = np.array([[0.0, 0.0, 3.4], [0.05, 0.0, 3.8]])  # between a silhouette and the wall behind
+    pts, n, noise = smooth_surface(np.vstack([noisy, flying]).astype(np.float32), np.vstack([normals, normals[:2]]))
+    assert 0.004 < noise < 0.012  # estimated from the scan
+    assert len(pts) <= len(noisy) and not (pts[:, 2] > 3.0).any()  # the flying pixels are gone
+    assert np.median(np.abs(pts[:, 2] - 2.5)) < 0.75 * np.median(np.abs(noisy[:, 2] - 2.5))  # nearer the plane
+    assert np.median(n @ np.array([0.0, 0.0, -1.0])) > 0.9  # within ~25 deg, facing the camera (pixel normals: ~60 deg off)

@@ -1,0 +1,115 @@
+"""Pose-free completion of a sensor's scan: objects found, posed and shaped without being told the pose,
+from the CLI; and the clear refusals (nothing standing, a cut object, no floor)."""
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import trimesh
+
+from core.bundle import open_model
+from core.cli import main
+from core.completion import floor_of, pick_segments
+from core.fileio import DataError
+from core.scan import Camera, save_scan, Scan
+from core.segment import Plane, Segment, Segmentation
+from core.shapes import make_shape
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """A 320x240 sensor scene of two training chairs of the default model (and a box), intrinsics only."""
+    root = tmp_path_factory.mktemp("scene")
+    names = open_model("default").latents.names[3:5]
+    paths = []
+    for name in names:
+        paths.append(root / f"{name}.ply")
+        make_shape("chairs", int(name.split("_")[1])).export(paths[-1])
+    out = root / "scene.png"
+    assert main(["render-depth", *map(str, paths), "--scene", "--res", "320x240", "--seed", "4", "-o", str(out)]) == 0
+    return out
+
+
+def _truth(scene_png):
+    meta = json.loads(scene_png.with_suffix(".json").read_text())["ground_truth"]
+    labels = iio.imread(scene_png.with_name(meta["labels"]))
+    return meta["objects"], labels
+
+
+def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, capsys):
+    out = tmp_path / "out.ply"
+    assert main(["complete", "default", str(scene), "-o", str(out), "--all-objects", "--res", "64"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    objects, labels = _truth(scene)
+    for truth in objects:
+        gt = np.asarray(truth["model_to_camera"])
+        pixel_u, pixel_v = np.argwhere(labels == truth["label"]).mean(0)[::-1]
+        # the fitted object nearest the true one: its pose and its mesh, in the camera frame, in metres
+        fitted = min(meta["objects"], key=lambda o: np.linalg.norm(np.asarray(o["model_to_camera"])[:3, 3] - gt[:3, 3]))
+        M = np.asarray(fitted["model_to_camera"])
+        assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.08
+        assert abs(fitted["scale"] / np.cbrt(np.linalg.det(gt[:3, :3])) - 1) < 0.15
+        assert fitted["nearest_training_shape"].startswith("chairs_") and len(fitted["code"]) == 64
+        mesh = trimesh.load(tmp_path / fitted["mesh"])
+        chair = make_shape("chairs", int(truth["name"].split("_")[1]))
+        placed = chair.copy().apply_transform(gt)
+        d = np.abs(trimesh.proximity.signed_distance(placed, mesh.sample(2000, seed=0)))
+        assert np.median(d) < 0.03, (truth["name"], np.median(d))  # metres
+    assert len(list(tmp_path.glob("out_*.ply"))) == len(meta["objects"]) >= 2
+
+
+def test_object_under_a_pixel_and_a_pixel_on_the_floor(scene, tmp_path, capsys):
+    objects, labels = _truth(scene)
+    v, u = np.argwhere(labels == objects[0]["label"])[len(np.argwhere(labels == objects[0]["label"])) // 2]
+    out = tmp_path / "one.ply"
+    assert main(["complete", "default", str(scene), "-o", str(out), "--object", f"{u},{v}", "--res", "48"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert out.is_file() and len(meta["objects"]) == 1 and meta["floor"] is not None
+    gt = np.asarray(objects[0]["model_to_camera"])
+    assert np.linalg.norm(np.asarray(meta["objects"][0]["model_to_camera"])[:3, 3] - gt[:3, 3]) < 0.08
+    floor_v, floor_u = labels.shape[0] - 2, 3  # the bottom-left corner: floor
+    assert main(["complete", "default", str(scene), "-o", str(tmp_path / "no.ply"), "--object", f"{floor_u},{floor_v}"]) == 1
+    assert "not on an object" in capsys.readouterr().err and not (tmp_path / "no.ply").exists()
+
+
+def test_nothing_standing_and_empty_depth_are_refused(tmp_path, capsys):
+    camera = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
+    v, u = np.mgrid[0:240, 0:320].astype(float)
+    ray_y = (v - camera.cy) / camera.fy + 0.35  # a camera 1.5 m above a floor, tilted down
+    depth = np.where(ray_y > 0.05, 1.5 / np.maximum(ray_y, 1e-6), np.nan).astype(np.float32)
+    depth[depth > 8] = np.nan
+    save_scan(Scan(depth, camera, None), tmp_path / "floor.png")
+    out = tmp_path / "x.ply"
+    assert main(["complete", "default", str(tmp_path / "floor.png"), "-o", str(out)]) == 1
+    assert "no object remains" in capsys.readouterr().err and not out.exists() and not out.with_suffix(".json").exists()
+    iio.imwrite(tmp_path / "empty.png", np.zeros((240, 320), np.uint16))
+    (tmp_path / "empty.json").write_text((tmp_path / "floor.json").read_text())
+    assert main(["complete", "default", str(tmp_path / "empty.png"), "-o", str(out)]) == 1
+    assert "empty.png: the depth image has no valid pixels" in capsys.readouterr().err
+
+
+def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked():
+    labels = np.zeros((20, 30), int)
+    labels[5:10, 0:6] = 1  # touches the left border
+    labels[12:18, 10:20] = 2
+    seg = Segmentation(labels, np.zeros((20, 30, 3)), None, [], [Segment(1, 30, np.zeros(3), True), Segment(2, 60, np.zeros(3), False)])
+    said = []
+    assert [s.label for s in pick_segments(seg, "prominent", said.append)] == [2]
+    assert "object 1" in said[0] and "cut by the image border" in said[0]
+    assert [s.label for s in pick_segments(seg, [(2, 7)], said.append)] == [1]
+    assert "less certain" in said[-1]
+    only_cut = Segmentation(labels, np.zeros((20, 30, 3)), None, [], seg.segments[:1])
+    with pytest.raises(DataError, match="every object found is cut by the image border"):
+        pick_segments(only_cut, "all", said.append)
+    with pytest.raises(DataError, match=r"pixel \(40, 2\) lies outside the 30x20 image"):
+        pick_segments(seg, [(40, 2)], said.append)
+
+
+def test_without_a_floor_gravity_is_the_cameras_down():
+    seg = Segmentation(np.zeros((2, 2), int), np.zeros((2, 2, 3)), None)
+    said = []
+    up, offset = floor_of(seg, np.array([[0.0, 0.4, 2.0], [0.0, -0.3, 2.0]]), said.append)
+    assert np.allclose(up, [0, -1, 0]) and np.isclose(offset, 0.4) and "no floor found" in said[0]
+    floor = Plane(np.array([0.0, -1.0, 0.0]), 1.2, 100)
+    seg.floor = floor
+    assert floor_of(seg, np.zeros((1, 3)))[1] == 1.2
