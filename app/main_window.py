@@ -13,9 +13,8 @@ import torch
 import numpy as np
 
 from core.bundle import Bundle, open_model
-from core.completion import fit_segment
+from core.completion import fit_scan, fit_segment
 from core.fileio import flush_denormals
-from core.fit import fit
 from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
@@ -219,8 +218,8 @@ class MainWindow(QMainWindow):
 
         def job(progress, cancelled):  # samples are made in the worker too: ~50 ms the GUI need not wait
             data = completion_samples(scan, seed=seed)
-            return fit(decoder, data, method, init=init, iterations=iterations, cancelled=cancelled,
-                       progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone())))
+            return fit_scan(decoder, data, init, method, iterations=iterations, cancelled=cancelled,
+                            progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone())))
 
         self.fitter.start(job)
 

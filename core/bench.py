@@ -266,7 +266,7 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     Baselines from the same run: dense evaluation of the same grid (the reference pipeline's work)
     for the meshes, the official Adam-800 recipe for the fit.
     """
-    from .fit import fit_adam, fit_lm
+    from .completion import fit_scan
     from .interpolate import interpolate
     from .scan import completion_samples, load_scan
 
@@ -283,8 +283,8 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     full = [timed(lambda z=z: mesh_code(bundle.decoder, z, 128))[0] for z in steps[::2]]
     full_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 128, dense=True))[0]
     data = completion_samples(load_scan(scan_path))
-    lm_s, lm = timed(lambda: fit_lm(bundle.decoder, data, init=codes))
-    adam_s, adam = timed(lambda: fit_adam(bundle.decoder, data))
+    lm_s, lm = timed(lambda: fit_scan(bundle.decoder, data, codes, "lm"))  # as the app fits a scan
+    adam_s, adam = timed(lambda: fit_scan(bundle.decoder, data, codes, "adam"))
     r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
     echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "
          f"{torch.get_num_threads()} threads, scan {Path(scan_path).name}")

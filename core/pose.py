@@ -81,7 +81,7 @@ def pose_matrix(pose: torch.Tensor, G: torch.Tensor) -> np.ndarray:
 
 
 def object_samples(points: np.ndarray, normals: np.ndarray, eta: float, free_depth: float = 0.3,
-                   max_points: int = 3000, seed: int = 0, margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   max_points: int = 8000, seed: int = 0, margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-frame samples (xyz, metric target, free) for one object's points and normals (facing the
     camera, which sits at the origin); free space starts ``margin`` farther from the points."""
     origin = np.zeros(3, dtype=points.dtype)  # the camera
@@ -200,9 +200,9 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
                              rng.uniform(foot[0, 1] - grow, foot[1, 1] + grow + 0.3 * metric_height, 500)]) @ G.T
     xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
     target, free = torch.cat([target, torch.zeros(500)]), torch.cat([free, torch.ones(500, dtype=torch.bool)])
-    # the yaw hypotheses are told apart on a fifth of the rows; the winner is refined on all of them
+    # the yaw hypotheses are told apart on 2000 rows; the winner is refined on all of them
     gen = torch.Generator().manual_seed(seed)
-    sub = torch.randperm(len(xyz), generator=gen)[: max(len(xyz) // 5, 1500)]
+    sub = torch.randperm(len(xyz), generator=gen)[:2000]
     few = xyz[sub], target[sub], free[sub]
     starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
     Gt = torch.as_tensor(G, dtype=torch.float32)
@@ -233,7 +233,7 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
             break
         lo, hi = mesh.vertices[:, 1].min(), mesh.vertices[:, 1].max()
         scale = metric_height / (hi - lo)
-        if abs(scale / final.scale - 1) < 0.02:
+        if not 0.02 < abs(scale / final.scale - 1) < 0.25:  # close enough, or the segment is not one whole object
             break
         M = final.model_to_camera
         R = M[:3, :3] / final.scale

@@ -115,6 +115,9 @@ class Scan:
         pts, normals, valid = back_project(self.depth, self.camera)
         return to_model_frame(*smooth_surface(pts[valid], normals[valid]), self.posed())
 
+    def camera_centre(self) -> np.ndarray:
+        return self.posed()[:3, 3].copy()
+
 
 def to_model_frame(points: np.ndarray, normals: np.ndarray, noise: float,
                    camera_to_model: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -122,9 +125,6 @@ def to_model_frame(points: np.ndarray, normals: np.ndarray, noise: float,
     R, t = camera_to_model[:3, :3], camera_to_model[:3, 3]
     n = normals @ R.T  # a Sim(3) scales them: back to unit length
     return points @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * float(np.cbrt(np.linalg.det(R)))
-
-    def camera_centre(self) -> np.ndarray:
-        return self.posed()[:3, 3].copy()
 
 
 # --- loading --------------------------------------------------------------------------------------

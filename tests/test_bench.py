@@ -72,3 +72,10 @@ def test_bench_prepare_compares_robust_and_exact_signs(capsys):
     out = _run(capsys, "prepare", "--samples", 20_000)
     assert re.search(r"exact:\s+[\d.]+ s per mesh", out) and re.search(r"winding:\s+[\d.]+ s per mesh", out)
     assert float(re.search(r"robust / exact: ([\d.]+)x", out).group(1)) > 0
+
+
+def test_bench_scenes_times_pose_free_against_posed(capsys, tiny_experiment, tiny_data):
+    out = _run(capsys, "scenes", "--model", tiny_experiment / "bundle.safetensors", "--data", tiny_data, "--count", 1, "--res", 24)
+    assert "found 1 of 1" in out, out  # the segmentation needs no model
+    median = [ln for ln in out.splitlines() if ln.strip().startswith("median")][0].split()
+    assert float(median[1]) > 0 and float(median[2]) > 0 and float(median[3].rstrip("x")) > 0

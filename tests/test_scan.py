@@ -150,6 +150,20 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     assert 0.0 < float(known[0]["normal_consistency"]) <= 1.0
 
 
+def test_evaluate_scenes_tables_pose_free_beside_posed(tiny_experiment, tiny_data, tmp_path):
+    import csv
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(tiny_experiment / "bundle.safetensors"), "--data", str(tiny_data), "--experiments",
+                 "scenes", "--count", "1", "--res", "24", "-o", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "scenes.csv")))
+    assert len(rows) == 2 and all(r["found"] == "True" for r in rows)  # one scene alone, one "with 2-3" (1 test shape here)
+    for r in rows:
+        assert float(r["rot_err_deg"]) >= 0 and float(r["t_err_cm"]) >= 0 and float(r["posed_chamfer"]) > 0
+    assert "held-out shapes found and fitted within 20 deg" in (out / "scenes.md").read_text()
+    assert (out / "scenes.png").stat().st_size > 1000
+
+
 def test_smooth_surface_denoises_only_a_noisy_scan():
     from core.scan import smooth_surface
 

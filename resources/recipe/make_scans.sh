@@ -10,3 +10,5 @@ deepsdf render-depth "$m/chairs_00001.ply" --view=30,20 -o "$out/chair_00001_fro
 deepsdf render-depth "$m/chairs_00005.ply" --view=-45,25 -o "$out/chair_00005_front_right.png"
 deepsdf render-depth "$m/chairs_00013.ply" --view=150,30 -o "$out/chair_00013_back.png"
 deepsdf render-depth "$m/chairs_00016.ply" --view=10,15 --sensor-noise --seed 1 -o "$out/chair_00016_kinect_noise.png"
+# a sensor's view of a room (mm, intrinsics only: no pose) with two of them, a box and walls
+deepsdf render-depth "$m/chairs_00013.ply" "$m/chairs_00016.ply" --scene --seed 2 -o "$out/room_two_chairs.png"
