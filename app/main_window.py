@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
             return False
         self.optimize.set_scan(scan, Path(path))
         self.optimize_dock.raise_()
-        self.viewer.set_scan_frame(scan.camera_to_model is None)
+        self.viewer.set_scan_frame(scan.camera_to_model is None,
+                                   float(np.degrees(2 * np.arctan(scan.camera.height / 2 / scan.camera.fy))))
         if scan.camera_to_model is None:  # a sensor's scan: find the floor, walls and objects first
             self.segmenter.cancel()
             self.segmenter.wait()

@@ -38,6 +38,7 @@ class Viewer(QWidget):
         self.show_points = True  # View ▸ Scan points
         self._has_scan = False
         self.scan_frame = False  # a sensor's scene is shown in its camera's frame (set_scan_frame)
+        self.scan_fov = 45.0
 
     def update_view(self) -> None:
         self.plotter.interactor.update()
@@ -117,16 +118,24 @@ class Viewer(QWidget):
             self.actor.prop.style = "wireframe" if on else "surface"
             self.update_view()
 
-    def set_scan_frame(self, on: bool) -> None:
-        """Show the scene as the depth camera saw it (camera frame: y down, z forward), or the model's frame."""
+    def set_scan_frame(self, on: bool, fov_deg: float = 45.0) -> None:
+        """Show the scene as the depth camera saw it (camera frame: y down, z forward; ``fov_deg`` its
+        vertical field of view), or the model's frame."""
+        self.scan_fov = fov_deg
         if on != self.scan_frame:
             self.scan_frame = on
             self.reset_camera()
 
     def reset_camera(self) -> None:
-        # in the scan's frame: from the depth camera (at the origin, looking along +z, y down)
-        self.plotter.renderer.camera_position = [(0, 0, 0), (0, 0, 1), (0, -1, 0)] if self.scan_frame else CAMERA
-        self.plotter.renderer.reset_camera(render=False)
+        renderer = self.plotter.renderer
+        if self.scan_frame:  # from the depth camera itself: at the origin, looking along +z, y down
+            renderer.camera_position = [(0, 0, 0), (0, 0, 1), (0, -1, 0)]
+            renderer.camera.view_angle = self.scan_fov
+            renderer.ResetCameraClippingRange()
+        else:
+            renderer.camera.view_angle = 30.0  # VTK's default
+            renderer.camera_position = CAMERA
+            renderer.reset_camera(render=False)
         self.update_view()
 
     def screenshot(self, path: str) -> None:

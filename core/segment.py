@@ -135,6 +135,8 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     keep = np.zeros(depth.shape, bool)
     keep[valid] = free
     labels = _components(pts, keep, min_pixels, camera.fx)
+    if floor is not None:
+        labels = _merge_stacked(labels, pts, floor)
     segments = []
     H, W = depth.shape
     for k in range(1, labels.max() + 1):
@@ -144,6 +146,45 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border)))
     labels = np.where(valid, labels, -1)
     return Segmentation(labels, pts, floor, planes, segments)
+
+
+def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: float = 0.5) -> np.ndarray:
+    """Join segments that stand on the same spot of the floor: a swivel chair's thin column may vanish
+    in the noise and leave its seat and its base apart, but one object's parts share a footprint while
+    separate objects stand apart. Footprints are boxes (5-95th percentiles) in floor coordinates;
+    segments join when the overlap covers ``overlap`` of the smaller box. Labels stay largest first."""
+    count = labels.max()
+    if count < 2:
+        return labels
+    e1 = np.cross(floor.normal, [1.0, 0.0, 0.0] if abs(floor.normal[0]) < 0.9 else [0.0, 0.0, 1.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(floor.normal, e1)
+    boxes = []
+    for k in range(1, count + 1):
+        xy = pts[labels == k] @ np.column_stack([e1, e2])
+        boxes.append(np.percentile(xy, [5, 95], axis=0))
+    parent = list(range(count + 1))
+
+    def root(k):
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for a in range(1, count + 1):
+        for b in range(a + 1, count + 1):
+            lo = np.maximum(boxes[a - 1][0], boxes[b - 1][0])
+            hi = np.minimum(boxes[a - 1][1], boxes[b - 1][1])
+            inter = np.prod(np.clip(hi - lo, 0, None))
+            smaller = min(np.prod(boxes[a - 1][1] - boxes[a - 1][0]), np.prod(boxes[b - 1][1] - boxes[b - 1][0]))
+            if smaller > 0 and inter >= overlap * smaller:
+                parent[root(b)] = root(a)
+    merged = np.array([0] + [root(k) for k in range(1, count + 1)])
+    out = merged[np.maximum(labels, 0)] * (labels > 0)
+    sizes = np.bincount(out.ravel(), minlength=count + 1)
+    order = [k for k in np.argsort(-sizes) if k > 0 and sizes[k] > 0]
+    rank = np.zeros(count + 1, int)
+    rank[order] = np.arange(1, len(order) + 1)
+    return np.where(labels >= 0, rank[out], labels)
 
 
 def _largest_patch(valid: np.ndarray, near: np.ndarray, pts: np.ndarray) -> np.ndarray:

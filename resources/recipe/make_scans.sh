@@ -11,4 +11,4 @@ deepsdf render-depth "$m/chairs_00005.ply" --view=-45,25 -o "$out/chair_00005_fr
 deepsdf render-depth "$m/chairs_00013.ply" --view=150,30 -o "$out/chair_00013_back.png"
 deepsdf render-depth "$m/chairs_00016.ply" --view=10,15 --sensor-noise --seed 1 -o "$out/chair_00016_kinect_noise.png"
 # a sensor's view of a room (mm, intrinsics only: no pose) with two of them, a box and walls
-deepsdf render-depth "$m/chairs_00013.ply" "$m/chairs_00016.ply" --scene --seed 2 -o "$out/room_two_chairs.png"
+deepsdf render-depth "$m/chairs_00013.ply" "$m/chairs_00016.ply" --scene --seed 9 -o "$out/room_two_chairs.png"
