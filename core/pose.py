@@ -206,24 +206,33 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     few = xyz[sub], target[sub], free[sub]
     starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
     Gt = torch.as_tensor(G, dtype=torch.float32)
-    fit = None
+    def yaw_of(f: ObjectFit) -> float:
+        local_r = G.T @ (f.model_to_camera[:3, :3] / f.scale)
+        return float(np.arctan2(local_r[0, 2], local_r[2, 2]))
+
+    tried = []
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
         losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
         z0 = starts[int(np.argmin(losses))]
-        candidate = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
-                                      cancelled=cancelled)
-        if fit is None or candidate.loss < fit.loss:
-            fit = candidate
+        posed = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
+                                  cancelled=cancelled)
+        # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
+        start = np.array([yaw_of(posed), 0, 0, *posed.model_to_camera[:3, 3], np.log(posed.scale)])
+        tried.append(fit_code_and_pose(decoder, *few, G, posed.code, start, iterations=8, prior=prior,
+                                       scale_damping=1e4, cancelled=cancelled))
         if progress:
-            progress(0.5 * (k + 1) / hypotheses, fit)
-    # refine the winner from where it stopped
-    R = fit.model_to_camera[:3, :3] / fit.scale
-    local_r = G.T @ R
-    yaw = np.arctan2(local_r[0, 2], local_r[2, 2])
-    pose1 = np.array([yaw, 0, 0, *fit.model_to_camera[:3, 3], np.log(fit.scale)])
-    final = fit_code_and_pose(decoder, xyz, target, free, G, fit.code, pose1, iterations=iterations, prior=prior,
-                              cancelled=cancelled)
+            progress(0.5 * (k + 1) / hypotheses, min(tried, key=lambda f: f.loss))
+    # refine the two best yaws that differ by more than 45 degrees (a chair seen from the side fits nearly
+    # as well turned round) from where they stopped; the lower loss on every row wins
+    ranked = sorted(tried, key=lambda f: f.loss)
+    rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (yaw_of(f) - yaw_of(ranked[0]))))) > np.pi / 4][:1]
+    finals = []
+    for f in rivals:
+        pose1 = np.array([yaw_of(f), 0, 0, *f.model_to_camera[:3, 3], np.log(f.scale)])
+        finals.append(fit_code_and_pose(decoder, xyz, target, free, G, f.code, pose1, iterations=iterations, prior=prior,
+                                        cancelled=cancelled))
+    final = min(finals, key=lambda f: f.loss)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
