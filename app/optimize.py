@@ -180,6 +180,7 @@ class OptimizePanel(QWidget):
             self.objects.item(first).setSelected(True)
         self.objects.blockSignals(False)
         self.objects.setVisible(seg is not None)
+        self.plot.setVisible(seg is None)  # the pose-free fit has no single loss curve
         for w in (self.noise, self.noise_kind, self.seed, self.method, self.iterations):
             w.setEnabled(seg is None)  # the pose-free fit has its own solver and schedule
         if seg is not None:
