@@ -122,7 +122,6 @@ class OptimizePanel(QWidget):
         self.scene: Segmentation | None = None
         self.objects = QListWidget()
         self.objects.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.objects.setMaximumHeight(120)
         self.objects.setVisible(False)
         self.objects.itemSelectionChanged.connect(self.objectsChanged)
 
@@ -138,7 +137,7 @@ class OptimizePanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.open_button)
         layout.addWidget(self.scan_label)
-        layout.addWidget(self.objects)
+        layout.addWidget(self.objects, 1)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
