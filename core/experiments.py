@@ -88,6 +88,8 @@ class TrainingShapes:
             self.points.append(p[rng.choice(len(p), min(points, len(p)), replace=False)])
 
     def nearest(self, pts: np.ndarray) -> tuple[str, float]:
+        if not self.points:  # a data folder of held-out shapes only
+            return "-", float("nan")
         sub = pts[np.random.default_rng(1).choice(len(pts), min(3000, len(pts)), replace=False)]
         d = [chamfer(sub, p) for p in self.points]
         i = int(np.argmin(d))
