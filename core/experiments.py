@@ -25,7 +25,7 @@ from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distan
                       sample_oriented, sample_surface)
 from .render import save_grid
 from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
-from .scan import Camera, Scan, back_project, look_at_pose, render_depth
+from .scan import Camera, Scan, back_project, look_at_pose, render_depth, to_model_frame
 
 TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
 CHAMFER_COLUMNS = ("chamfer", "posed_chamfer", "nearest_chamfer", "scan_error", "midpoint_to_a", "midpoint_to_b")  # x1e3
@@ -201,7 +201,9 @@ def noise_sweep(ctx: Context, sigmas=(0.0, 0.005, 0.01, 0.02, 0.03), kind: str =
             c = complete(ctx.bundle, scan, ctx.method, ctx.res, noise=sigma, noise_kind=kind, seed=k)
             comp.append(shape_metrics(c.mesh, truth)["chamfer"])
             # the scan's own error: mean squared distance of its points to the surface, x2 as Chamfer sums two directions
-            own.append(2 * float(np.mean(nearest_distances(c.scan.points()[0], truth) ** 2)))
+            pts, normals, valid = back_project(c.scan.depth, c.scan.camera)  # as measured, before any denoising
+            raw = to_model_frame(pts[valid], normals[valid], 0.0, c.scan.posed())[0]
+            own.append(2 * float(np.mean(nearest_distances(raw, truth) ** 2)))
         rows.append({"sigma": sigma, "chamfer": float(np.mean(comp)), "scan_error": float(np.mean(own))})
     _plot(ctx.out_dir / "noise_sweep.png", [r["sigma"] for r in rows],
           {"completion Chamfer": [1e3 * r["chamfer"] for r in rows], "noisy scan error": [1e3 * r["scan_error"] for r in rows]},
