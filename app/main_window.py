@@ -13,13 +13,12 @@ import torch
 import numpy as np
 
 from core.bundle import Bundle, open_model
-from core.completion import fit_scan, fit_segment
+from core.completion import fit_scan, fit_segments
 from core.fileio import flush_denormals
 from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
-from core.pose import model_height
-from core.scan import back_project, completion_samples
+from core.scan import completion_samples
 from core.segment import segment_scan
 
 from .explore import ExplorePanel
@@ -238,13 +237,8 @@ class MainWindow(QMainWindow):
         segments = [s for s in seg.segments if s.label in labels]
 
         def job(progress, cancelled):
-            _, normals, _ = back_project(scan.depth, scan.camera)
-            height = model_height(bundle.decoder, bundle.latents.codes)
-            found = []
-            for k, segment in enumerate(segments):
-                report = lambda f, fit, k=k: progress(("scene", (k + f) / len(segments), fit))
-                found.append(fit_segment(bundle, seg, segment, normals, res, height, report, cancelled, warn=lambda m: None))
-            return found
+            return fit_segments(bundle, scan, seg, segments, res, lambda f, fit: progress(("scene", f, fit)), cancelled,
+                                warn=lambda m: None)
 
         self.fitter.start(job)
 
@@ -338,8 +332,7 @@ class MainWindow(QMainWindow):
         if rid != self._request:
             return  # stale
         if rid in self._scene_poses:  # a scene fit's preview: into the scan's frame
-            M = self._scene_poses[rid]
-            mesh = SurfaceMesh((mesh.vertices @ M[:3, :3].T + M[:3, 3]).astype(np.float32), mesh.faces, mesh.stats)
+            mesh = mesh.moved(self._scene_poses[rid])
         elif self.viewer.scan_frame:  # a shape of the model: back to the model's frame
             self.viewer.set_points(None)
             self.viewer.set_scan_frame(False)

@@ -18,7 +18,7 @@ from .fileio import DataError
 from .fit import FitData, FitResult, fit
 from .meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height
-from .scan import Scan, add_noise, back_project, completion_samples, observed_samples, smooth_surface, to_model_frame
+from .scan import Scan, add_noise, back_project, completion_samples, posed_samples, smooth_surface
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -146,20 +146,15 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     up, offset = floor_of(seg, points, warn)
     result = fit_object(bundle.decoder, points, normals, up, offset, bundle.latents.codes, height=height, noise=noise,
                         progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
-    # the shape once more, the pose held: the posed completion's samples and solver (in the model's frame,
-    # all the points) fit it better than the joint fit (median Chamfer x1e3 2.3 -> see README)
-    camera_to_model = np.linalg.inv(result.model_to_camera)
-    pts, nrm, noise_model = to_model_frame(points, normals, noise, camera_to_model)
-    xyz, sdf, free = observed_samples(pts, nrm, camera_to_model[:3, 3], 0.02, 0.3, margin=3 * noise_model)
-    data = FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(free))
+    # the shape once more, the pose held: the posed completion's samples and solver (model frame, all the
+    # points, the two-stage prior) rather than the joint fit's metric residuals on 8000 of them
+    data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera))
     starts = torch.cat([result.code[None].to(bundle.latents.codes), bundle.latents.codes])
     shape = fit_scan(bundle.decoder, data, starts, cancelled=cancelled)
     result = replace(result, code=shape.code, seconds=result.seconds + shape.seconds)
     if progress:
         progress(0.9, result)
-    mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)
-    M = result.model_to_camera
-    mesh = SurfaceMesh((mesh.vertices @ M[:3, :3].T + M[:3, 3]).astype(np.float32), mesh.faces, dict(mesh.stats))
+    mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled).moved(result.model_to_camera)
     codes = bundle.latents.codes
     nearest = bundle.latents.names[int(torch.cdist(result.code[None].to(codes), codes)[0].argmin())]
     if progress:
@@ -167,16 +162,22 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     return FoundObject(segment, result, mesh, nearest)
 
 
+def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[Segment], res: int = 128,
+                 progress: Callable[[float, ObjectFit | None], None] | None = None,
+                 cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> list[FoundObject]:
+    """``fit_segment`` for each of ``segments`` of ``scan``; ``progress`` gets the fraction of all done."""
+    _, normals, _ = back_project(scan.depth, scan.camera)
+    height = model_height(bundle.decoder, bundle.latents.codes)
+    found = []
+    for k, segment in enumerate(segments):
+        part = (lambda f, fit, k=k: progress((k + f) / len(segments), fit)) if progress else None
+        found.append(fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn))
+    return found
+
+
 def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]] = "prominent", res: int = 128,
                    progress: Callable[[float, ObjectFit | None], None] | None = None, cancelled: Callable[[], bool] | None = None,
                    warn: Callable[[str], None] = print) -> tuple[Segmentation, list[FoundObject]]:
     """Segment a sensor's scan (no pose needed) and fit the chosen objects (see ``pick_segments``)."""
     seg = segment_scan(scan.depth, scan.camera)
-    chosen = pick_segments(seg, which, warn)
-    _, normals, _ = back_project(scan.depth, scan.camera)
-    height = model_height(bundle.decoder, bundle.latents.codes)
-    found = []
-    for k, segment in enumerate(chosen):
-        part = (lambda f, fit, k=k: progress((k + f) / len(chosen), fit)) if progress else None
-        found.append(fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn))
-    return seg, found
+    return seg, fit_segments(bundle, scan, seg, pick_segments(seg, which, warn), res, progress, cancelled, warn)

@@ -125,24 +125,32 @@ def _csv(tmp: Path, rows, keys):
         w.writerows(rows)
 
 
-def _plot(path: Path, xs, series: dict, xlabel: str, ylabel: str, title: str) -> Path:
+def _axes(size=(5.5, 3.5)):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=100)
-    for label, ys in series.items():
-        ax.plot(xs, ys, marker="o", label=label)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    return plt.subplots(figsize=size, dpi=100)
+
+
+def _save(fig, ax, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp))
     plt.close(fig)
     return path
+
+
+def _plot(path: Path, xs, series: dict, xlabel: str, ylabel: str, title: str) -> Path:
+    fig, ax = _axes()
+    for label, ys in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.legend()
+    return _save(fig, ax, path, xlabel, ylabel, title)
 
 
 # --- experiments ----------------------------------------------------------------------------------
@@ -272,8 +280,7 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
         if ious and max(ious) >= 0.5:
             found = fit_segment(bundle, seg, seg.segments[int(np.argmax(ious))], normals, res, height, warn=lambda m: None)
             M, gt = found.fit.model_to_camera, obj.model_to_camera
-            canonical = SurfaceMesh(((found.mesh.vertices - M[:3, 3]) @ np.linalg.inv(M[:3, :3]).T).astype(np.float32),
-                                    found.mesh.faces)
+            canonical = found.mesh.moved(np.linalg.inv(M))
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),
                        scale_err_pct=100 * (found.fit.scale / np.cbrt(np.linalg.det(gt[:3, :3])) - 1),
                        chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds)
@@ -310,25 +317,16 @@ def scenes(ctx: Context, single: int = 20, multi: int = 10) -> Path:
 
 def _scatter(path: Path, rows: list[dict]) -> Path:
     """Pose-free against posed Chamfer, one dot per found shape."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     found = [r for r in rows if r["found"]]
     x, y = [1e3 * r["posed_chamfer"] for r in found], [1e3 * r["chamfer"] for r in found]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    fig, ax = _axes((4.5, 4.5))
     ax.scatter(x, y, c=["tab:blue" if r["objects"] == 1 else "tab:orange" for r in found], s=18)
     top = max(x + y + [1.0]) * 1.1
     ax.plot([0, top], [0, top], color="grey", lw=0.8)
     ax.plot([0, top], [0, 1.5 * top], color="grey", lw=0.8, ls="--")
-    ax.set(xlim=(0, top), ylim=(0, top), xlabel="posed completion, Chamfer x1e3", ylabel="pose-free, Chamfer x1e3",
-           title="Scenes (blue: one chair, orange: 2-3)")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp))
-    plt.close(fig)
-    return path
+    ax.set(xlim=(0, top), ylim=(0, top))
+    return _save(fig, ax, path, "posed completion, Chamfer x1e3", "pose-free, Chamfer x1e3",
+                 "Scenes (blue: one chair, orange: 2-3)")
 
 
 EXPERIMENTS = {"known": known_shapes, "unknown": unknown_shapes, "completion": shape_completion,

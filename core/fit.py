@@ -153,12 +153,12 @@ def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior:
         return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * (z ** 2).mean()).item()
 
 
-def best_starts(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, count: int = 1024,
-                clamp: float = CLAMP, k: int = 1) -> torch.Tensor:
-    """The ``k`` candidate codes (e.g. every training code) that best explain ``count`` of the samples, best first."""
+def best_start(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, count: int = 1024,
+               clamp: float = CLAMP) -> torch.Tensor:
+    """The candidate code (e.g. every training code) that best explains ``count`` of the samples."""
     sub = data.subset(data.balanced(count, gen))
     losses = [_loss(decoder, c, sub, clamp, 0.0) for c in candidates]
-    return candidates[np.argsort(losses)[:k].copy()].clone()
+    return candidates[int(np.argmin(losses))].clone()
 
 
 def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int = 8192, damping: float = 1e-2,
@@ -181,7 +181,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
     if init is None:
         z = torch.zeros(L, device=device)
     elif init.ndim == 2:
-        z = best_starts(decoder, init.detach().to(device), data, gen, clamp=clamp)[0]
+        z = best_start(decoder, init.detach().to(device), data, gen, clamp=clamp)
     else:
         z = init.detach().to(device).clone()
     half, quarter = len(data.sdf) // 2, len(data.sdf) // 8  # balanced rows: outside first, inside second
@@ -234,19 +234,10 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
     return result
 
 
-def fit(decoder: Decoder, data: FitData, method: str = "lm", init: torch.Tensor | None = None, starts: int = 1,
-        **kwargs) -> FitResult:
-    """``init`` starts LM (pass the training codes: it starts from the one that fits best, or from each of
-    the ``starts`` best, keeping the lowest loss); Adam keeps the official N(0, 0.01^2) start."""
+def fit(decoder: Decoder, data: FitData, method: str = "lm", init: torch.Tensor | None = None, **kwargs) -> FitResult:
+    """``init`` starts LM (pass the training codes: it starts from the one that fits best); Adam
+    keeps the official N(0, 0.01^2) start."""
     if method == "lm":
-        if starts > 1 and init is not None and init.ndim == 2:
-            gen = torch.Generator().manual_seed(kwargs.get("seed", 0))
-            device = next(decoder.parameters()).device
-            candidates = best_starts(decoder, init.detach().to(device), data.to(device), gen, k=starts)
-            results = [fit_lm(decoder, data, init=z, **kwargs) for z in candidates]
-            best = min(results, key=lambda r: r.losses[-1])
-            best.seconds = sum(r.seconds for r in results)
-            return best
         return fit_lm(decoder, data, init=init, **kwargs)
     if method == "adam":
         return fit_adam(decoder, data, **kwargs)

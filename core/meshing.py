@@ -59,6 +59,12 @@ class SurfaceMesh:
 
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
 
+    def moved(self, M: np.ndarray) -> "SurfaceMesh":
+        """Through a 4x4 similarity ``M`` (e.g. an object's model-to-camera pose); a positive scale keeps
+        the faces' orientation."""
+        v = self.vertices @ M[:3, :3].T + M[:3, 3]
+        return SurfaceMesh(v.astype(np.float32), self.faces, dict(self.stats))
+
     def transformed(self, offset, scale: float) -> "SurfaceMesh":
         """Back to a shape's original frame: x = normalised / scale - offset."""
         v = self.vertices / float(scale) - np.asarray(offset, np.float32).reshape(1, 3)

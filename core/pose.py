@@ -4,10 +4,11 @@ The object's model-to-camera transform is p = s R x + t with R = G Ry(yaw) Rx(a)
 model's frame (y up) so that y is the floor's normal (gravity, from ``segment``), yaw turns about it and
 two small tilts absorb the floor's error. The 7 pose numbers (yaw, a, b, t, log s) and the code are
 fitted jointly by Levenberg-Marquardt, as DSP-SLAM does (Wang et al. 2021), with heavier damping on the
-pose, most on the scale. Each yaw hypothesis first fits the pose alone (the start code held back): fitted
-jointly from a rough start, the code trades shape for scale (+10-26 % scale errors); from a good pose
-it does not. Samples are the paper's: each observed point gives two at +-eta along its
-normal, and points on the camera ray in front of it must be outside (free space).
+pose, most on the scale. Each of several yaw hypotheses first fits the pose alone (the start code held
+back), then its code with the scale held: fitted jointly from a rough start, the code trades shape for
+scale. The two best distinct yaws are refined jointly, and the scale is finally set from the object's
+observed height above the floor. Samples are the paper's: each observed point gives two at +-eta along
+its normal, and points on the camera ray in front of it must be outside (free space).
 
 Every row of the samples maps through its own copy of the code and of the pose, so one backward pass
 gives the whole Jacobian (see ``fit.jacobian``).
@@ -27,7 +28,7 @@ from .meshing import mesh_code
 from .model import Decoder, latent_field
 from .scan import observed_samples
 
-PRIOR = 5e-3  # code prior: metric residuals are ~0.6 x model units, so this matches completion's SCAN_PRIOR
+PRIOR = 5e-3  # code prior, as completion's final SCAN_PRIORS stage (metric residuals are ~0.6 x model units)
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
 
@@ -162,6 +163,18 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
     return ObjectFit(z, pose_matrix(pose, Gt), loss, it, time.perf_counter() - t0)
 
 
+def _yaw(fit: ObjectFit, G: np.ndarray) -> float:
+    """The fit's turn about the floor's normal (yaw of ``_rotations``)."""
+    local = G.T @ (fit.model_to_camera[:3, :3] / fit.scale)
+    return float(np.arctan2(local[0, 2], local[2, 2]))
+
+
+def _upright(fit: ObjectFit, G: np.ndarray, t: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
+    """Pose row (yaw, 0, 0, t, log s) of a fit with its tilts reset; ``t`` and ``scale`` replace its own."""
+    t = fit.model_to_camera[:3, 3] if t is None else t
+    return np.array([_yaw(fit, G), 0, 0, *t, np.log(fit.scale if scale is None else scale)])
+
+
 def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float:
     """Median height (y extent) of the model's shapes in its normalised frame, from coarse meshes."""
     heights = []
@@ -206,10 +219,6 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     few = xyz[sub], target[sub], free[sub]
     starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
     Gt = torch.as_tensor(G, dtype=torch.float32)
-    def yaw_of(f: ObjectFit) -> float:
-        local_r = G.T @ (f.model_to_camera[:3, :3] / f.scale)
-        return float(np.arctan2(local_r[0, 2], local_r[2, 2]))
-
     tried = []
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
@@ -218,21 +227,17 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         posed = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
                                   cancelled=cancelled)
         # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
-        start = np.array([yaw_of(posed), 0, 0, *posed.model_to_camera[:3, 3], np.log(posed.scale)])
-        tried.append(fit_code_and_pose(decoder, *few, G, posed.code, start, iterations=8, prior=prior,
+        tried.append(fit_code_and_pose(decoder, *few, G, posed.code, _upright(posed, G), iterations=8, prior=prior,
                                        scale_damping=1e4, cancelled=cancelled))
         if progress:
             progress(0.5 * (k + 1) / hypotheses, min(tried, key=lambda f: f.loss))
     # refine the two best yaws that differ by more than 45 degrees (a chair seen from the side fits nearly
     # as well turned round) from where they stopped; the lower loss on every row wins
     ranked = sorted(tried, key=lambda f: f.loss)
-    rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (yaw_of(f) - yaw_of(ranked[0]))))) > np.pi / 4][:1]
-    finals = []
-    for f in rivals:
-        pose1 = np.array([yaw_of(f), 0, 0, *f.model_to_camera[:3, 3], np.log(f.scale)])
-        finals.append(fit_code_and_pose(decoder, xyz, target, free, G, f.code, pose1, iterations=iterations, prior=prior,
-                                        cancelled=cancelled))
-    final = min(finals, key=lambda f: f.loss)
+    best_yaw = _yaw(ranked[0], G)
+    rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (_yaw(f, G) - best_yaw)))) > np.pi / 4][:1]
+    final = min((fit_code_and_pose(decoder, xyz, target, free, G, f.code, _upright(f, G), iterations=iterations,
+                                   prior=prior, cancelled=cancelled) for f in rivals), key=lambda f: f.loss)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
@@ -245,12 +250,10 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         if not 0.02 < abs(scale / final.scale - 1) < 0.25:  # close enough, or the segment is not one whole object
             break
         M = final.model_to_camera
-        R = M[:3, :3] / final.scale
-        yaw = np.arctan2((G.T @ R)[0, 2], (G.T @ R)[2, 2])
-        t = M[:3, 3] - up * (up @ (scale * R @ np.array([0.0, lo, 0.0]) + M[:3, 3]) + floor_offset)  # foot on the floor
-        pose2 = np.array([yaw, 0, 0, *t, np.log(scale)])
-        final = fit_code_and_pose(decoder, xyz, target, free, G, final.code, pose2, iterations=15, prior=prior,
-                                  scale_damping=1e4, cancelled=cancelled)
+        lowest = scale * M[:3, :3] / final.scale @ np.array([0.0, lo, 0.0]) + M[:3, 3]  # rescaled about the origin
+        t = M[:3, 3] - up * (up @ lowest + floor_offset)  # its foot back on the floor
+        final = fit_code_and_pose(decoder, xyz, target, free, G, final.code, _upright(final, G, t, scale),
+                                  iterations=15, prior=prior, scale_damping=1e4, cancelled=cancelled)
     if progress:
         progress(1.0, final)
     return final

@@ -105,15 +105,15 @@ class Scan:
                             "sidecar); complete it without one (the pose-free pipeline) or give the pose")
         return self.camera_to_model
 
+    def observed(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Observed surface points and unit normals (facing the camera) in the camera frame, denoised by
+        ``smooth_surface``, and the depth noise estimated from the scan."""
+        pts, normals, valid = back_project(self.depth, self.camera)
+        return smooth_surface(pts[valid], normals[valid])
+
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """Observed surface points and unit normals (facing the camera), both in the model frame."""
-        return self.surface()[:2]
-
-    def surface(self) -> tuple[np.ndarray, np.ndarray, float]:
-        """Observed surface points and unit normals (facing the camera) in the model frame, denoised by
-        ``smooth_surface``, and the depth noise estimated from the scan, in model units."""
-        pts, normals, valid = back_project(self.depth, self.camera)
-        return to_model_frame(*smooth_surface(pts[valid], normals[valid]), self.posed())
+        return to_model_frame(*self.observed(), self.posed())[:2]
 
     def camera_centre(self) -> np.ndarray:
         return self.posed()[:3, 3].copy()
@@ -303,16 +303,13 @@ def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tupl
     if len(points) < k + 1:
         return points, normals, 0.0
     dist, idx = cKDTree(points).query(points, k)
-    nb = points[idx]
-    centre = nb.mean(1)
-    d = nb - centre[:, None]
-    evals, evecs = np.linalg.eigh(np.einsum("nki,nkj->nij", d, d) / k)
-    noise = float(np.median(np.sqrt(np.maximum(evals[:, 0], 0))))
+    centre, plane_normal, rms = _local_planes(points, idx)
+    noise = float(np.median(rms))
     if noise < np.median(dist[:, 1]) / 3:
         return points, normals, noise
     spread = dist.mean(1)
     keep = spread < 3 * np.median(spread)
-    normal = evecs[keep, :, 0]
+    normal = plane_normal[keep]
     normal[np.einsum("ni,ni->n", normal, points[keep]) > 0] *= -1
     p = points[keep] - np.einsum("ni,ni->n", points[keep] - centre[keep], normal)[:, None] * normal
     return p.astype(points.dtype), normal.astype(points.dtype), noise
@@ -352,17 +349,24 @@ def add_sensor_noise(depth: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, free_depth: float = 0.3,
                        max_points: int = 20000, seed: int = 0) -> FitData:
-    """SDF samples for shape completion, the paper's way.
+    """SDF samples for shape completion, the paper's way (see ``posed_samples``), from a posed scan."""
+    points, normals, noise = scan.observed()
+    if len(points) == 0:
+        raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
+    return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed)
+
+
+def posed_samples(points: np.ndarray, normals: np.ndarray, noise: float, camera_to_model: np.ndarray, eta: float = 0.02,
+                  free_per_point: int = 1, free_depth: float = 0.3, max_points: int = 20000, seed: int = 0) -> FitData:
+    """SDF samples in the model's frame for camera-frame points, normals and noise (``smooth_surface``).
 
     Each observed point gives two samples at +/- ``eta`` along its normal with targets +/- ``eta``;
     ``free_per_point`` samples lie on the camera ray in front of the surface, up to ``free_depth``, where
     the shape must be outside (only a prediction below 0 is penalised). Free space starts 2 ``eta`` plus
     three times the scan's noise in front of each point: nearer, noisy points would carve the shape.
     """
-    points, normals, noise = scan.surface()
-    if len(points) == 0:
-        raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
-    xyz, sdf, is_free = observed_samples(points, normals, scan.camera_centre(), eta, free_depth, free_per_point,
+    points, normals, noise = to_model_frame(points, normals, noise, camera_to_model)
+    xyz, sdf, is_free = observed_samples(points, normals, camera_to_model[:3, 3], eta, free_depth, free_per_point,
                                          max_points, seed, margin=3 * noise)
     return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
 
