@@ -31,9 +31,11 @@ def test_resume_continues_the_same_run(tiny_data, tmp_path):
     train(split, epochs=6, progress=False)
     train(split, resume=True, progress=False)
     a, b = load_bundle(straight / "bundle.safetensors"), load_bundle(split / "bundle.safetensors")
-    assert torch.allclose(a.latents.codes, b.latents.codes, atol=1e-6)
+    # Bit-identical here; a clean-clone CI run once drifted by float round-off (< 5e-5). A wrong resume
+    # (optimiser state lost, another epoch's sample stream) moves codes by ~0.08 and outputs by ~0.25.
+    assert torch.allclose(a.latents.codes, b.latents.codes, atol=1e-4, rtol=0)
     x = torch.rand(50, 11)
-    assert torch.allclose(a.decoder(x), b.decoder(x), atol=1e-6)
+    assert torch.allclose(a.decoder(x), b.decoder(x), atol=1e-4, rtol=0)
     assert list(read_log(split)["epoch"]) == list(range(1, 13))
 
 
