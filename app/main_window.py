@@ -13,12 +13,11 @@ import torch
 import numpy as np
 
 from core.bundle import Bundle, open_model
-from core.completion import fit_scan, fit_segments
+from core.completion import completion_samples, fit_scan, fit_segments
 from core.fileio import flush_denormals
 from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
-from core.scan import completion_samples
 from core.segment import segment_scan
 
 from .explore import ExplorePanel
@@ -64,6 +63,7 @@ class MainWindow(QMainWindow):
         self.optimize.open_button.clicked.connect(self.ask_open_scan)
         self.optimize.save_button.clicked.connect(self.ask_save_bundle)
         self.optimize.objectsChanged.connect(self._show_scene)
+        self.viewer.pointPicked.connect(self.optimize.click_point)
         self.segmenter = JobService(self)  # a sensor's scan: floor, walls and objects (~0.5 s)
         self.segmenter.finished.connect(self._on_segmented)
         self.segmenter.failed.connect(lambda msg: self.error("Cannot find objects in the scan", msg))
@@ -227,8 +227,8 @@ class MainWindow(QMainWindow):
         """Pose and shape of the chosen objects of a sensor's scan; meshes come back in its camera frame."""
         seg, labels = self.optimize.scene, self.optimize.chosen_labels()
         if seg is None or not labels:
-            self.error("Nothing to fit", "Choose an object in the list (Ctrl-click for several); "
-                       "the scan's objects are still being found." if seg is None else "Choose an object in the list (Ctrl-click for several).")
+            self.error("Nothing to fit", "The scan's objects are still being found." if seg is None else
+                       "Click an object in the view or the list (Ctrl-click for several).")
             return
         self.optimize.fitting(True)
         self._shown_before_fit = self.viewer.mesh if self.viewer.scan_frame else None

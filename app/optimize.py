@@ -184,17 +184,27 @@ class OptimizePanel(QWidget):
             w.setEnabled(seg is None)  # the pose-free fit has its own solver and schedule
         if seg is not None:
             self.scan_label.setText(self.scan_label.text() + f"\nno camera pose: {len(seg.segments)} object(s) found"
-                                    f"{'' if seg.floor is not None else ' (no floor found)'}; click one, Ctrl-click several, then Fit")
+                                    f"{'' if seg.floor is not None else ' (no floor found)'}; click one here or in "
+                                    "the view, Ctrl-click several, then Fit")
         self.objectsChanged.emit()
 
     def chosen_labels(self) -> list[int]:
         return [item.data(Qt.UserRole) for item in self.objects.selectedItems()]
 
     def choose(self, labels: list[int]) -> None:
-        """Select the objects with these segment labels (a click in the view)."""
+        """Select the objects with these segment labels."""
         for i in range(self.objects.count()):
             item = self.objects.item(i)
             item.setSelected(item.data(Qt.UserRole) in labels)
+
+    def click_point(self, index: int, add: bool) -> None:
+        """A click on point ``index`` of ``scene_points``: choose its object (Ctrl: add it, or drop it
+        if chosen); a click on the background changes nothing."""
+        label = int(self.scene.labels[self.scene.labels >= 0][index]) if self.scene is not None else 0
+        if label <= 0 or label not in {s.label for s in self.scene.segments}:
+            return
+        chosen = set(self.chosen_labels()) if add else set()
+        self.choose(sorted(chosen ^ {label}))
 
     def scene_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Camera-frame points of the scene, their RGB colours (chosen objects bright, the others pale,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyvista as pv
 from pyvistaqt import QtInteractor
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.meshing import SurfaceMesh
@@ -11,13 +12,20 @@ from core.render import CAMERA, COLOR, polydata
 
 POINTS_COLOR = "#1f5fd0"
 MAX_SHOWN_POINTS = 25_000  # a 320x240 scan has ~75k; a third of them looks the same and renders ~10 ms sooner
+CLICK_PIXELS = 4  # a press and release closer than this is a click, not a turn of the view
+PICK_PIXELS = 6  # a click picks the nearest point drawn within this many pixels of it
 
 
 class Viewer(QWidget):
     """Every change asks the view widget to repaint (``update_view``): Qt merges the requests into one
     paint, and the widget's paint renders the scene. A render costs ~30 ms on software GL, so several
     changes in one turn (a new scan: points, noise, a mesh) must not each pay it, and ``plotter.render()``
-    is never called: it renders at once *and* schedules the widget's paint, which renders again."""
+    is never called: it renders at once *and* schedules the widget's paint, which renders again.
+
+    A left click (not a drag) on a drawn scan point emits ``pointPicked`` with its index in the points
+    given to ``set_points`` and whether Ctrl was held."""
+
+    pointPicked = Signal(int, bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -39,6 +47,10 @@ class Viewer(QWidget):
         self._has_scan = False
         self.scan_frame = False  # a sensor's scene is shown in its camera's frame (set_scan_frame)
         self.scan_fov = 45.0
+        self._shown = np.zeros(0, int)  # index in the given points of each point drawn
+        self._press: tuple[int, int] | None = None
+        self.plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
+        self.plotter.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
 
     def update_view(self) -> None:
         self.plotter.interactor.update()
@@ -83,9 +95,10 @@ class Viewer(QWidget):
                 self.points_actor.SetVisibility(False)
                 self.update_view()
             return
+        self._shown = np.arange(len(points))
         if len(points) > MAX_SHOWN_POINTS:  # a fixed random subset (a stride would draw stripes)
-            keep = np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)
-            points, colors = points[keep], None if colors is None else colors[keep]
+            self._shown = np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)
+            points, colors = points[self._shown], None if colors is None else colors[self._shown]
         cloud = pv.PolyData(np.asarray(points, np.float32))
         if colors is not None:
             cloud.point_data["rgb"] = np.asarray(colors, np.uint8)
@@ -105,6 +118,46 @@ class Viewer(QWidget):
             self.reset_camera()
             self._framed = True
         self.update_view()
+
+    def _on_press(self, *_) -> None:
+        self._press = self.plotter.iren.interactor.GetEventPosition()
+
+    def _on_release(self, *_) -> None:
+        iren = self.plotter.iren.interactor
+        x, y = iren.GetEventPosition()
+        if self._press is not None and abs(x - self._press[0]) + abs(y - self._press[1]) < CLICK_PIXELS:
+            index = self.pick(x, y)
+            if index is not None:
+                self.pointPicked.emit(index, bool(iren.GetControlKey()))
+        self._press = None
+
+    def pick(self, x: float, y: float) -> int | None:
+        """Index (in the points given to ``set_points``) of the nearest drawn point within PICK_PIXELS of
+        the display position (x, y; VTK's, from the bottom left), or None."""
+        if not self._has_scan or not self.points_actor.GetVisibility():
+            return None
+        renderer = self.plotter.renderer
+        ends = []
+        for depth in (0.0, 1.0):
+            renderer.SetDisplayPoint(x, y, depth)
+            renderer.DisplayToWorld()
+            w = np.array(renderer.GetWorldPoint())
+            ends.append(w[:3] / w[3])
+        origin, ray = ends[0], ends[1] - ends[0]
+        ray /= np.linalg.norm(ray)
+        rel = np.asarray(self.points.points, float) - origin
+        along = rel @ ray
+        off = np.linalg.norm(rel - along[:, None] * ray, axis=1)
+        pixel = np.radians(renderer.camera.view_angle) / max(renderer.GetSize()[1], 1)  # radians per pixel
+        near = np.flatnonzero((along > 0) & (off < PICK_PIXELS * pixel * np.maximum(along, 1e-9)))
+        return None if len(near) == 0 else int(self._shown[near[np.argmin(along[near])]])
+
+    def display_position(self, point: np.ndarray) -> tuple[float, float]:
+        """Where a world point is drawn (VTK display coordinates, from the bottom left)."""
+        renderer = self.plotter.renderer
+        renderer.SetWorldPoint(*point, 1.0)
+        renderer.WorldToDisplay()
+        return renderer.GetDisplayPoint()[:2]
 
     def set_points_visible(self, on: bool) -> None:
         self.show_points = on

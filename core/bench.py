@@ -266,9 +266,9 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     Baselines from the same run: dense evaluation of the same grid (the reference pipeline's work)
     for the meshes, the official Adam-800 recipe for the fit.
     """
-    from .completion import fit_scan
+    from .completion import completion_samples, fit_scan
     from .interpolate import interpolate
-    from .scan import completion_samples, load_scan
+    from .scan import load_scan
 
     codes = bundle.latents.codes
     steps = [interpolate(codes[0], codes[min(1, len(codes) - 1)], t) for t in np.linspace(0, 1, 5)]

@@ -1,7 +1,7 @@
 """Shape completion from one depth scan.
 
-Posed (``complete``): the scan's camera pose in the model's frame is known; one code is fitted to all
-of its pixels. Pose-free (``complete_scene``): a sensor's depth image of a room, intrinsics only; the
+Posed (``complete``): the scan's camera pose in the model's frame is known; one code is fitted to the
+object's pixels (all of them, or in a scan of a room the segment at the pose). Pose-free (``complete_scene``): a sensor's depth image of a room, intrinsics only; the
 floor and walls are found and dropped, the rest is cut into objects (``segment``) and each chosen
 object gets a code and a Sim(3) pose (``pose``); its mesh comes back in the camera's frame and units.
 """
@@ -17,8 +17,8 @@ from .bundle import Bundle
 from .fileio import DataError
 from .fit import FitData, FitResult, fit
 from .meshing import SurfaceMesh, mesh_code
-from .pose import ObjectFit, fit_object, model_height
-from .scan import Scan, add_noise, back_project, completion_samples, posed_samples, smooth_surface
+from .pose import ObjectFit, fit_object, model_height, observed_height, stand
+from .scan import Scan, add_noise, back_project, posed_samples, silhouette_free_space, smooth_surface
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -55,10 +55,49 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
                      first.seconds + second.seconds, "lm")
 
 
+def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float = 0.02, free_per_point: int = 1,
+                       free_depth: float = 0.3, max_points: int = 20000, seed: int = 0) -> FitData:
+    """SDF samples for completing a posed scan, the paper's way (``scan.posed_samples``), from the pixels of
+    ``mask``: given, or in a scan of a room the object at the pose (``object_mask``), else all of them.
+    Where the object is not the whole scan, what the camera saw around it is outside the shape too."""
+    if mask is None:
+        mask = object_mask(scan)
+    points, normals, noise = scan.observed(mask)
+    if len(points) == 0:
+        raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
+    outside = None
+    if mask is not None:
+        camera_units = float(np.cbrt(np.linalg.det(scan.posed()[:3, :3])))  # model units per camera unit
+        outside = silhouette_free_space(back_project(scan.depth, scan.camera)[0], mask,
+                                        margin=3 * noise + eta / camera_units, seed=seed)
+    return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed,
+                         outside=outside)
+
+
+def object_mask(scan: Scan, outside_share: float = 0.1) -> np.ndarray | None:
+    """In a posed scan of a room (more than ``outside_share`` of its points outside the model's unit
+    sphere: floor, walls, other things), the pixels of the segment (``segment_scan``) most inside that
+    sphere; None for a scan of the object alone."""
+    pts, _, valid = back_project(scan.depth, scan.camera)
+    M = scan.posed()
+    inside = np.zeros(valid.shape, bool)
+    inside[valid] = np.linalg.norm(pts[valid] @ M[:3, :3].T + M[:3, 3], axis=1) <= 1.0
+    if valid.sum() == 0 or inside.sum() >= (1 - outside_share) * valid.sum():
+        return None
+    seg = segment_scan(scan.depth, scan.camera)
+    counts = [int((inside & (seg.labels == s.label)).sum()) for s in seg.segments]
+    if not counts or max(counts) == 0:
+        raise DataError(f"{scan.source or 'scan'}: no object found inside the unit sphere at the camera pose "
+                        f"({len(seg.segments)} object(s) elsewhere in the scan)")
+    return seg.labels == seg.segments[int(np.argmax(counts))].label
+
+
 def complete(bundle: Bundle, scan: Scan, method: str = "lm", res: int = 128, noise: float = 0.0,
-             noise_kind: str = "depth", seed: int = 0, eta: float = 0.02, **fit_kwargs) -> Completion:
+             noise_kind: str = "depth", seed: int = 0, eta: float = 0.02, mask: np.ndarray | None = None,
+             **fit_kwargs) -> Completion:
+    """Shape completion of a posed scan (``completion_samples``: ``mask`` picks the object's pixels)."""
     scan = noisy(scan, noise, noise_kind, seed)
-    data = completion_samples(scan, eta=eta, seed=seed)
+    data = completion_samples(scan, mask, eta=eta, seed=seed)
     result = fit_scan(bundle.decoder, data, bundle.latents.codes, method, **fit_kwargs)
     return Completion(scan, result, mesh_code(bundle.decoder, result.code, res))
 
@@ -144,7 +183,9 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
     points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
     up, offset = floor_of(seg, points, warn)
+    outside = silhouette_free_space(seg.points, seg.labels == segment.label, margin=3 * noise + 0.02)
     result = fit_object(bundle.decoder, points, normals, up, offset, bundle.latents.codes, height=height, noise=noise,
+                        outside=outside,
                         progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
     # the shape once more, the pose held: the posed completion's samples and solver (model frame, all the
     # points, the two-stage prior) rather than the joint fit's metric residuals on 8000 of them
@@ -152,6 +193,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     starts = torch.cat([result.code[None].to(bundle.latents.codes), bundle.latents.codes])
     shape = fit_scan(bundle.decoder, data, starts, cancelled=cancelled)
     result = replace(result, code=shape.code, seconds=result.seconds + shape.seconds)
+    result = stand(bundle.decoder, result, observed_height(points, up, offset), up, offset) or result  # its height
     if progress:
         progress(0.9, result)
     mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled).moved(result.model_to_camera)

@@ -284,8 +284,8 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),
                        scale_err_pct=100 * (found.fit.scale / np.cbrt(np.linalg.det(gt[:3, :3])) - 1),
                        chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds)
-        view = Scan(np.where(truth_mask, render.depth, np.nan).astype(np.float32), render.camera, np.linalg.inv(obj.model_to_camera), name)
-        posed = complete(bundle, view, method, res)
+        view = Scan(render.depth, render.camera, np.linalg.inv(obj.model_to_camera), name)
+        posed = complete(bundle, view, method, res, mask=truth_mask)
         rows.append({**row, "posed_chamfer": shape_metrics(posed.mesh, truth)["chamfer"], "posed_s": posed.result.seconds})
     return rows
 

@@ -4,11 +4,14 @@ The object's model-to-camera transform is p = s R x + t with R = G Ry(yaw) Rx(a)
 model's frame (y up) so that y is the floor's normal (gravity, from ``segment``), yaw turns about it and
 two small tilts absorb the floor's error. The 7 pose numbers (yaw, a, b, t, log s) and the code are
 fitted jointly by Levenberg-Marquardt, as DSP-SLAM does (Wang et al. 2021), with heavier damping on the
-pose, most on the scale. Each of several yaw hypotheses first fits the pose alone (the start code held
-back), then its code with the scale held: fitted jointly from a rough start, the code trades shape for
-scale. The two best distinct yaws are refined jointly, and the scale is finally set from the object's
-observed height above the floor. Samples are the paper's: each observed point gives two at +-eta along
-its normal, and points on the camera ray in front of it must be outside (free space).
+pose, most on the scale. The scale starts from the object's observed height above the floor and is held
+(heavily damped) throughout: fitted freely, the code trades shape for scale and a turned chair grows to
+fill its points (+30-95 % on partly seen chairs). Each of several yaw hypotheses fits the pose alone (the
+start code held back), then its code; the two best distinct yaws are refined jointly, and the scale is
+finally set so that the fitted shape spans the observed height. Samples are the paper's: each observed
+point gives two at +-eta along its normal, and points on the camera ray in front of it must be outside
+(free space); so must the floor's underside and what the camera saw around the object's outline
+(``scan.silhouette_free_space``), which tells a chair seen side-on from one turned 90 degrees.
 
 Every row of the samples maps through its own copy of the code and of the pose, so one backward pass
 gives the whole Jacobian (see ``fit.jacobian``).
@@ -188,15 +191,15 @@ def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float
 def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np.ndarray, floor_offset: float,
                codes: torch.Tensor, height: float | None = None, noise: float = 0.0, hypotheses: int = 8,
                eta: float = 0.02, iterations: int = 40, prior: float = PRIOR, seed: int = 0,
-               progress: Callable[[float, ObjectFit], None] | None = None,
+               outside: np.ndarray | None = None, progress: Callable[[float, ObjectFit], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """Pose and shape of one segment. ``up`` and ``floor_offset`` describe the floor (up . x + offset = 0
     on it); ``codes`` are the training codes (starts), ``height`` their typical height in the model's
     frame (``model_height``; computed when not given); ``noise`` the depth noise (free space keeps three
-    times it from the points). ``progress`` gets the fraction done and the best fit so far."""
+    times it from the points); ``outside`` camera-frame points known to be outside the object
+    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far."""
     G = gravity_frame(up)
-    height_above = points @ up + floor_offset
-    metric_height = float(np.percentile(height_above, 99))
+    metric_height = observed_height(points, up, floor_offset)
     scale = metric_height / (height or model_height(decoder, codes))
     local = points @ G  # gravity frame: x, up, z(away from the camera)
     foot = np.percentile(local[:, [0, 2]], [5, 95], axis=0)
@@ -211,8 +214,11 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     under = np.column_stack([rng.uniform(foot[0, 0] - grow, foot[1, 0] + grow, 500),
                              np.full(500, -floor_offset - 0.03),
                              rng.uniform(foot[0, 1] - grow, foot[1, 1] + grow + 0.3 * metric_height, 500)]) @ G.T
+    if outside is not None:
+        under = np.concatenate([under, outside])
     xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
-    target, free = torch.cat([target, torch.zeros(500)]), torch.cat([free, torch.ones(500, dtype=torch.bool)])
+    target = torch.cat([target, torch.zeros(len(under))])
+    free = torch.cat([free, torch.ones(len(under), dtype=torch.bool)])
     # the yaw hypotheses are told apart on 2000 rows; the winner is refined on all of them
     gen = torch.Generator().manual_seed(seed)
     sub = torch.randperm(len(xyz), generator=gen)[:2000]
@@ -225,7 +231,7 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
         z0 = starts[int(np.argmin(losses))]
         posed = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
-                                  cancelled=cancelled)
+                                  scale_damping=1e4, cancelled=cancelled)
         # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
         tried.append(fit_code_and_pose(decoder, *few, G, posed.code, _upright(posed, G), iterations=8, prior=prior,
                                        scale_damping=1e4, cancelled=cancelled))
@@ -237,23 +243,40 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     best_yaw = _yaw(ranked[0], G)
     rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (_yaw(f, G) - best_yaw)))) > np.pi / 4][:1]
     final = min((fit_code_and_pose(decoder, xyz, target, free, G, f.code, _upright(f, G), iterations=iterations,
-                                   prior=prior, cancelled=cancelled) for f in rivals), key=lambda f: f.loss)
+                                   prior=prior, scale_damping=1e4, cancelled=cancelled) for f in rivals), key=lambda f: f.loss)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
     for _ in range(2):
-        mesh = mesh_code(decoder, final.code, 64)
-        if mesh.is_empty:
+        stood = stand(decoder, final, metric_height, up, floor_offset, least=0.02)
+        if stood is None:
             break
-        lo, hi = mesh.vertices[:, 1].min(), mesh.vertices[:, 1].max()
-        scale = metric_height / (hi - lo)
-        if not 0.02 < abs(scale / final.scale - 1) < 0.25:  # close enough, or the segment is not one whole object
-            break
-        M = final.model_to_camera
-        lowest = scale * M[:3, :3] / final.scale @ np.array([0.0, lo, 0.0]) + M[:3, 3]  # rescaled about the origin
-        t = M[:3, 3] - up * (up @ lowest + floor_offset)  # its foot back on the floor
-        final = fit_code_and_pose(decoder, xyz, target, free, G, final.code, _upright(final, G, t, scale),
-                                  iterations=15, prior=prior, scale_damping=1e4, cancelled=cancelled)
+        final = fit_code_and_pose(decoder, xyz, target, free, G, stood.code, _upright(stood, G), iterations=15,
+                                  prior=prior, scale_damping=1e4, cancelled=cancelled)
     if progress:
         progress(1.0, final)
     return final
+
+
+def observed_height(points: np.ndarray, up: np.ndarray, floor_offset: float) -> float:
+    """How far an object's points reach above the floor (the 99th percentile falls ~1 % short)."""
+    return float(np.percentile(points @ up + floor_offset, 99.8))
+
+
+def stand(decoder: Decoder, fit: ObjectFit, metric_height: float, up: np.ndarray, floor_offset: float,
+          least: float = 0.0, most: float = 0.25) -> ObjectFit | None:
+    """The fit rescaled so that its shape spans ``metric_height`` above the floor, its foot on the floor;
+    None when the change is under ``least`` or over ``most`` (then the segment is not one whole object)
+    or the shape is empty."""
+    mesh = mesh_code(decoder, fit.code, 64)
+    if mesh.is_empty:
+        return None
+    lo, hi = mesh.vertices[:, 1].min(), mesh.vertices[:, 1].max()
+    scale = metric_height / (hi - lo)
+    if not least <= abs(scale / fit.scale - 1) < most:
+        return None
+    M = np.array(fit.model_to_camera)
+    M[:3, :3] *= scale / fit.scale  # rescaled about the model's origin
+    lowest = M[:3, :3] @ np.array([0.0, lo, 0.0]) + M[:3, 3]
+    M[:3, 3] -= up * (up @ lowest + floor_offset)  # its foot back on the floor
+    return ObjectFit(fit.code, M, fit.loss, fit.iterations, fit.seconds)

@@ -105,11 +105,12 @@ class Scan:
                             "sidecar); complete it without one (the pose-free pipeline) or give the pose")
         return self.camera_to_model
 
-    def observed(self) -> tuple[np.ndarray, np.ndarray, float]:
+    def observed(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
         """Observed surface points and unit normals (facing the camera) in the camera frame, denoised by
-        ``smooth_surface``, and the depth noise estimated from the scan."""
+        ``smooth_surface``, and the depth noise estimated from the scan; only ``mask``'s pixels if given."""
         pts, normals, valid = back_project(self.depth, self.camera)
-        return smooth_surface(pts[valid], normals[valid])
+        keep = valid if mask is None else valid & mask
+        return smooth_surface(pts[keep], normals[keep])
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         """Observed surface points and unit normals (facing the camera), both in the model frame."""
@@ -347,28 +348,56 @@ def add_sensor_noise(depth: np.ndarray, seed: int = 0) -> np.ndarray:
     return out
 
 
-def completion_samples(scan: Scan, eta: float = 0.02, free_per_point: int = 1, free_depth: float = 0.3,
-                       max_points: int = 20000, seed: int = 0) -> FitData:
-    """SDF samples for shape completion, the paper's way (see ``posed_samples``), from a posed scan."""
-    points, normals, noise = scan.observed()
-    if len(points) == 0:
-        raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
-    return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed)
-
-
 def posed_samples(points: np.ndarray, normals: np.ndarray, noise: float, camera_to_model: np.ndarray, eta: float = 0.02,
-                  free_per_point: int = 1, free_depth: float = 0.3, max_points: int = 20000, seed: int = 0) -> FitData:
+                  free_per_point: int = 1, free_depth: float = 0.3, max_points: int = 20000, seed: int = 0,
+                  outside: np.ndarray | None = None) -> FitData:
     """SDF samples in the model's frame for camera-frame points, normals and noise (``smooth_surface``).
 
     Each observed point gives two samples at +/- ``eta`` along its normal with targets +/- ``eta``;
     ``free_per_point`` samples lie on the camera ray in front of the surface, up to ``free_depth``, where
     the shape must be outside (only a prediction below 0 is penalised). Free space starts 2 ``eta`` plus
     three times the scan's noise in front of each point: nearer, noisy points would carve the shape.
+    ``outside``: more camera-frame points known to be outside (``silhouette_free_space``), free rows too.
     """
     points, normals, noise = to_model_frame(points, normals, noise, camera_to_model)
     xyz, sdf, is_free = observed_samples(points, normals, camera_to_model[:3, 3], eta, free_depth, free_per_point,
                                          max_points, seed, margin=3 * noise)
+    if outside is not None and len(outside):
+        moved = (outside @ camera_to_model[:3, :3].T + camera_to_model[:3, 3]).astype(np.float32)
+        xyz, sdf = np.concatenate([xyz, moved]), np.concatenate([sdf, np.zeros(len(moved), np.float32)])
+        is_free = np.concatenate([is_free, np.ones(len(moved), bool)])
     return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
+
+
+def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, grow: float = 0.3,
+                          max_rows: int = 3000, seed: int = 0) -> np.ndarray:
+    """Camera-frame points known to lie outside an object: on the rays of the pixels around its mask
+    (its box grown by ``grow`` of its size), from just in front of the object to ``margin`` short of what
+    those rays hit, or past the object's far side. What the camera saw behind the object's outline is
+    not the object: a shape turned the wrong way sticks out of its silhouette and lands in these rows.
+    Rays that hit something nearer than the object (an occluder) or nothing say nothing and give none.
+
+    ``points`` (H, W, 3) with NaN where there is no depth, ``mask`` (H, W) the object's pixels."""
+    rows, cols = np.nonzero(mask)
+    if len(rows) == 0:
+        return np.zeros((0, 3), np.float32)
+    near, far = np.percentile(np.linalg.norm(points[mask], axis=-1), [1, 99])
+    size = float(np.ptp(points[mask], axis=0).max())
+    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
+    r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
+    c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
+    box = points[r0:r1, c0:c1].reshape(-1, 3)
+    box = box[~mask[r0:r1, c0:c1].reshape(-1) & np.isfinite(box).all(1)]
+    depth = np.linalg.norm(box, axis=1)
+    start, stop = near - 0.2 * size, np.minimum(depth - margin, far + 0.5 * size)
+    keep = (depth > near - margin) & (stop > start)  # nothing in front of the object on this ray
+    box, depth, stop = box[keep], depth[keep], stop[keep]
+    rng = np.random.default_rng(seed)
+    if len(box) > max_rows:
+        pick = rng.choice(len(box), max_rows, replace=False)
+        box, depth, stop = box[pick], depth[pick], stop[pick]
+    along = rng.uniform(start, stop)
+    return (box / depth[:, None] * along[:, None]).astype(np.float32)
 
 
 def observed_samples(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, eta: float, free_depth: float,

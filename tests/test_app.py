@@ -224,10 +224,11 @@ def test_open_official_experiment_folder(window, qtbot, tiny_experiment):
 
 
 def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, tmp_path):
-    """A scan without a pose: objects listed and coloured, two chosen and fitted (progress, live mesh), the
+    """A scan without a pose: objects listed and coloured, two chosen by clicks in the view and fitted (progress, live mesh), the
     meshes drawn and exported in the scan's frame; a cancelled fit leaves the view as it was."""
     import trimesh
 
+    from core.completion import segment_pixel
     from core.scan import save_scan, Scan
     from core.scene import render_scene, sensor_camera
     from core.shapes import make_shape
@@ -246,8 +247,16 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     chairs = [max(seg.segments, key=lambda s: ((seg.labels == s.label) & (render.labels == o.label)).sum()).label
               for o in render.objects]
     assert len(set(chairs)) == 2
-    window.optimize.choose(chairs)  # as a click and a Ctrl-click in the list
-    assert sorted(window.optimize.chosen_labels()) == sorted(chairs)
+    iren = window.viewer.plotter.iren.interactor
+    for label, ctrl in ((chairs[0], 0), (chairs[1], 1), (0, 0)):  # a click, a Ctrl-click, a click on the floor
+        pixel = segment_pixel(seg, next(s for s in seg.segments if s.label == label)) if label else \
+            tuple(np.argwhere(seg.labels == 0)[-1][::-1])  # the floor nearest the camera
+        x, y = window.viewer.display_position(seg.points[pixel[1], pixel[0]])
+        for event in ("LeftButtonPressEvent", "LeftButtonReleaseEvent"):
+            iren.SetEventInformation(int(round(x)), int(round(y)), ctrl, 0)
+            iren.InvokeEvent(event)
+    assert sorted(window.optimize.chosen_labels()) == sorted(chairs)  # the floor is not an object: no change
+    assert len(np.unique(window.viewer.points.point_data["rgb"], axis=0)) >= 3
     window.start_fit()
     qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
     window.fitter.cancel()

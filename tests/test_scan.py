@@ -7,8 +7,9 @@ import tifffile
 import trimesh
 
 from core.cli import main
+from core.completion import completion_samples
 from core.fileio import DataError
-from core.scan import (Camera, Scan, add_noise, completion_samples, load_depth, load_scan, look_at_pose,
+from core.scan import (Camera, Scan, add_noise, load_depth, load_scan, look_at_pose,
                        render_depth, save_scan)
 
 
@@ -181,3 +182,29 @@ def test_smooth_surface_denoises_only_a_noisy_scan():
     assert len(pts) <= len(noisy) and not (pts[:, 2] > 3.0).any()  # the flying pixels are gone
     assert np.median(np.abs(pts[:, 2] - 2.5)) < 0.75 * np.median(np.abs(noisy[:, 2] - 2.5))  # nearer the plane
     assert np.median(n @ np.array([0.0, 0.0, -1.0])) > 0.9  # within ~25 deg, facing the camera (pixel normals: ~60 deg off)
+
+
+def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
+    """Free-space points around an object's outline: only on rays that pass the object and hit something
+    behind it, short of that hit; none through the object or an occluder in front of it."""
+    from core.scan import back_project, silhouette_free_space
+
+    cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
+    depth = np.full((100, 100), 3.0, np.float32)  # a wall
+    depth[40:60, 40:60] = 2.0  # the object
+    depth[40:60, 62:70] = 1.0  # an occluder in front of its right side
+    depth[:, :5] = np.nan  # no return
+    mask = np.zeros(depth.shape, bool)
+    mask[40:60, 40:60] = True
+    pts = silhouette_free_space(back_project(depth, cam)[0], mask, margin=0.05)
+    assert len(pts) > 500 and np.isfinite(pts).all()
+    u = np.round(pts[:, 0] / pts[:, 2] * cam.fx + cam.cx).astype(int)
+    v = np.round(pts[:, 1] / pts[:, 2] * cam.fy + cam.cy).astype(int)
+    assert not mask[v, u].any() and not (depth[v, u] < 1.5).any()  # not the object's rays, not the occluder's
+    assert np.isfinite(depth[v, u]).all()
+    dist, hit = np.linalg.norm(pts, axis=1), depth[v, u] * np.linalg.norm(np.column_stack(
+        [(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, np.ones(len(u))]), axis=1)
+    assert (dist <= hit - 0.05 + 1e-4).all()
+    assert dist.min() > 1.7 and dist.max() < 3.0  # around the object's depth, not at the camera
+    assert abs(u.mean() - 50) < 10 and (np.abs(u - 50) < 20).all()  # its box grown by 30 %
+    assert len(silhouette_free_space(back_project(depth, cam)[0], np.zeros_like(mask), 0.05)) == 0

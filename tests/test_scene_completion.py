@@ -113,3 +113,36 @@ def test_without_a_floor_gravity_is_the_cameras_down():
     floor = Plane(np.array([0.0, -1.0, 0.0]), 1.2, 100)
     seg.floor = floor
     assert floor_of(seg, np.zeros((1, 3)))[1] == 1.2
+
+
+def test_posed_scan_of_a_room_fits_the_object_at_the_pose(scene, tmp_path):
+    """With a pose in the sidecar, the pixels fitted are the segment at the pose (not the floor, the wall or
+    the other chair), and what was seen around it is kept outside the shape."""
+    from core.completion import completion_samples, object_mask
+    from core.scan import load_scan
+
+    objects, labels = _truth(scene)
+    truth = objects[0]
+    meta = json.loads(scene.with_suffix(".json").read_text())
+    meta["camera_to_model"] = np.linalg.inv(np.asarray(truth["model_to_camera"])).tolist()
+    posed = tmp_path / "posed.png"
+    posed.write_bytes(scene.read_bytes())
+    posed.with_suffix(".json").write_text(json.dumps(meta))
+    scan = load_scan(posed)
+    mask, chair = object_mask(scan), labels == truth["label"]
+    assert (mask & chair).sum() > 0.8 * (mask | chair).sum()
+    data = completion_samples(scan)
+    assert data.free.sum() > 2000 + data.free.logical_not().sum() // 2  # the ray rows and the silhouette's
+
+    out = tmp_path / "chair.ply"
+    assert main(["complete", "default", str(posed), "-o", str(out), "--res", "64"]) == 0
+    fitted = trimesh.load(out)  # the model's frame
+    chair = make_shape("chairs", int(truth["name"].split("_")[1]))
+    d = np.abs(trimesh.proximity.signed_distance(chair, fitted.sample(2000, seed=0)))
+    assert np.median(d) < 0.03  # a 64^3 mesh from a noisy 320x240 view
+    assert (np.ptp(fitted.vertices, axis=0) < 1.15 * np.ptp(chair.vertices, axis=0) + 0.05).all()  # no floor slab
+
+    meta["camera_to_model"][0][3] += 20.0  # the pose looks at empty space
+    posed.with_suffix(".json").write_text(json.dumps(meta))
+    assert main(["complete", "default", str(posed), "-o", str(tmp_path / "none.ply")]) == 1
+    assert not (tmp_path / "none.ply").exists()
