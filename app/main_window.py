@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         self.viewer.set_scan_frame(scan.camera_to_model is None,
                                    float(np.degrees(2 * np.arctan(scan.camera.height / 2 / scan.camera.fy))))
         if scan.camera_to_model is None:  # a sensor's scan: find the floor, walls and objects first
+            self._request += 1  # a model's mesh still on its way (the app just opened) would leave the scan's frame
             self.segmenter.cancel()
             self.segmenter.wait()
             self.optimize.result_label.setText("finding the floor, walls and objects…")

@@ -1,8 +1,6 @@
 """Every ``deepsdf bench`` subcommand runs end to end (tiny sizes) and prints its comparison."""
 import re
 
-import pytest
-
 from core.cli import main
 
 
