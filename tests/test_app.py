@@ -272,3 +272,19 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     for obj in render.objects:  # each chair's place in the scan is covered by the exported mesh
         assert np.linalg.norm(exported.vertices - obj.model_to_camera[:3, 3], axis=1).min() < 0.1
     window.grab().save(str(tmp_path / "scene.png"))
+
+
+def test_sensor_scan_opened_at_start_keeps_its_frame(window, qtbot, tmp_path):
+    """A sensor scan opened while the model's first mesh is still on its way stays in its camera's frame
+    (that mesh used to pull the view back to the model's frame)."""
+    from core.scan import save_scan, Scan
+    from core.scene import render_scene, sensor_camera
+    from core.shapes import make_shape
+
+    render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=sensor_camera(320, 240))
+    save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
+    assert window.viewer.mesh is None  # the first mesh has not been shown yet
+    assert window.open_scan(str(tmp_path / "room.png"))
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    qtbot.wait(4000)  # the model's mesh (~0.2 s) has come back meanwhile
+    assert window.viewer.scan_frame and window.viewer.face_count() == 0
