@@ -1,9 +1,10 @@
 """Shape completion from one depth scan.
 
 Posed (``complete``): the scan's camera pose in the model's frame is known; one code is fitted to the
-object's pixels (all of them, or in a scan of a room the segment at the pose). Pose-free (``complete_scene``): a sensor's depth image of a room, intrinsics only; the
-floor and walls are found and dropped, the rest is cut into objects (``segment``) and each chosen
-object gets a code and a Sim(3) pose (``pose``); its mesh comes back in the camera's frame and units.
+object's pixels (all of them, or in a scan of a room the segment at the pose). Pose-free
+(``complete_scene``): a sensor's depth image of a room, intrinsics only; the floor and walls are found
+and dropped, the rest is cut into objects (``segment``) and each chosen object gets a code and a Sim(3)
+pose (``pose``); its mesh comes back in the camera's frame and units.
 """
 from __future__ import annotations
 

@@ -172,10 +172,9 @@ def _yaw(fit: ObjectFit, G: np.ndarray) -> float:
     return float(np.arctan2(local[0, 2], local[2, 2]))
 
 
-def _upright(fit: ObjectFit, G: np.ndarray, t: np.ndarray | None = None, scale: float | None = None) -> np.ndarray:
-    """Pose row (yaw, 0, 0, t, log s) of a fit with its tilts reset; ``t`` and ``scale`` replace its own."""
-    t = fit.model_to_camera[:3, 3] if t is None else t
-    return np.array([_yaw(fit, G), 0, 0, *t, np.log(fit.scale if scale is None else scale)])
+def _upright(fit: ObjectFit, G: np.ndarray) -> np.ndarray:
+    """Pose row (yaw, 0, 0, t, log s) of a fit with its tilts reset."""
+    return np.array([_yaw(fit, G), 0, 0, *fit.model_to_camera[:3, 3], np.log(fit.scale)])
 
 
 def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float:
@@ -211,14 +210,15 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     # larger chair cannot hide its extra height under it
     rng = np.random.default_rng(seed)
     grow = 0.3 * metric_height
-    under = np.column_stack([rng.uniform(foot[0, 0] - grow, foot[1, 0] + grow, 500),
-                             np.full(500, -floor_offset - 0.03),
-                             rng.uniform(foot[0, 1] - grow, foot[1, 1] + grow + 0.3 * metric_height, 500)]) @ G.T
+    far_z = foot[1, 1] + grow + 0.3 * metric_height
+    known_outside = np.column_stack([rng.uniform(foot[0, 0] - grow, foot[1, 0] + grow, 500),
+                                     np.full(500, -floor_offset - 0.03),
+                                     rng.uniform(foot[0, 1] - grow, far_z, 500)]) @ G.T
     if outside is not None:
-        under = np.concatenate([under, outside])
-    xyz = torch.cat([xyz, torch.as_tensor(under, dtype=torch.float32)])
-    target = torch.cat([target, torch.zeros(len(under))])
-    free = torch.cat([free, torch.ones(len(under), dtype=torch.bool)])
+        known_outside = np.concatenate([known_outside, outside])
+    xyz = torch.cat([xyz, torch.as_tensor(known_outside, dtype=torch.float32)])
+    target = torch.cat([target, torch.zeros(len(known_outside))])
+    free = torch.cat([free, torch.ones(len(known_outside), dtype=torch.bool)])
     # the yaw hypotheses are told apart on 2000 rows; the winner is refined on all of them
     gen = torch.Generator().manual_seed(seed)
     sub = torch.randperm(len(xyz), generator=gen)[:2000]
@@ -242,8 +242,9 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     ranked = sorted(tried, key=lambda f: f.loss)
     best_yaw = _yaw(ranked[0], G)
     rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (_yaw(f, G) - best_yaw)))) > np.pi / 4][:1]
-    final = min((fit_code_and_pose(decoder, xyz, target, free, G, f.code, _upright(f, G), iterations=iterations,
-                                   prior=prior, scale_damping=1e4, cancelled=cancelled) for f in rivals), key=lambda f: f.loss)
+    refined = (fit_code_and_pose(decoder, xyz, target, free, G, f.code, _upright(f, G), iterations=iterations,
+                                 prior=prior, scale_damping=1e4, cancelled=cancelled) for f in rivals)
+    final = min(refined, key=lambda f: f.loss)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
