@@ -187,7 +187,8 @@ class MainWindow(QMainWindow):
             self.segmenter.cancel()
             self.segmenter.wait()
             self.optimize.result_label.setText("finding the floor, walls and objects…")
-            self.segmenter.start(lambda progress, cancelled: (scan, segment_scan(scan.depth, scan.camera)))
+            name = Path(path).name
+            self.segmenter.start(lambda progress, cancelled: (scan, segment_scan(scan.depth, scan.camera, source=name)))
         return True
 
     def _on_segmented(self, payload) -> None:

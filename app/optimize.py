@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from core.completion import noisy
+from core.completion import noisy, pick_segments
 from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.segment import Segmentation
 
@@ -164,7 +164,8 @@ class OptimizePanel(QWidget):
 
     # --- a sensor's scene -------------------------------------------------------------------------
     def set_scene(self, seg: Segmentation | None) -> None:
-        """List the objects found in a scan without a pose (largest first, the first chosen); None: a posed scan."""
+        """List the objects found in a scan without a pose (largest first, the most prominent chosen, as
+        the CLI's default); None: a posed scan."""
         self.scene = seg
         self.objects.blockSignals(True)
         self.objects.clear()
@@ -175,8 +176,9 @@ class OptimizePanel(QWidget):
             item.setData(Qt.UserRole, s.label)
             self.objects.addItem(item)
         if self.objects.count():
-            first = next((i for i, s in enumerate(seg.segments) if not s.touches_border), 0)
-            self.objects.item(first).setSelected(True)
+            whole = [s for s in seg.segments if not s.touches_border]
+            first = pick_segments(seg, "prominent", warn=lambda _: None)[0] if whole else seg.segments[0]
+            self.objects.item(seg.segments.index(first)).setSelected(True)
         self.objects.blockSignals(False)
         self.objects.setVisible(seg is not None)
         self.plot.setVisible(seg is None)  # the pose-free fit has no single loss curve

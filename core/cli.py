@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
     s.add_argument("--all-objects", action="store_true",
-                   help="no pose: fit every object found (OUT_0.ply, OUT_1.ply, ...; default: the most prominent)")
+                   help="no pose: fit every object found (OUT_0.ply, OUT_1.ply, ...; default: the most prominent: large and near the image centre)")
     s.add_argument("--object", action="append", metavar="U,V", help="no pose: fit the object under this pixel (repeatable)")
     s.add_argument("-o", "--output", required=True,
                    help="mesh file; without a camera pose the mesh is in the camera frame and a JSON beside it holds "

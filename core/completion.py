@@ -85,7 +85,7 @@ def object_mask(scan: Scan, outside_share: float = 0.1) -> np.ndarray | None:
     inside[valid] = np.linalg.norm(pts[valid] @ M[:3, :3].T + M[:3, 3], axis=1) <= 1.0
     if valid.sum() == 0 or inside.sum() >= (1 - outside_share) * valid.sum():
         return None
-    seg = segment_scan(scan.depth, scan.camera)
+    seg = segment_scan(scan.depth, scan.camera, source=str(scan.source or 'scan'))
     counts = [int((inside & (seg.labels == s.label)).sum()) for s in seg.segments]
     if not counts or max(counts) == 0:
         raise DataError(f"{scan.source or 'scan'}: no object found inside the unit sphere at the camera pose "
@@ -128,26 +128,37 @@ def segment_pixel(seg: Segmentation, segment: Segment) -> tuple[int, int]:
     return int(cols[k]), int(rows[k])
 
 
+def prominence(seg: Segmentation, segment: Segment) -> float:
+    """How much a segment stands out: its pixels, weighted by (1 - r)^2 where r is its centre's distance
+    from the image centre over the half-diagonal. A sensor is aimed at what its user wants; a box beside
+    it may be larger in the image (it was, in 11 of the 30 evaluation scenes) but it is off centre."""
+    H, W = seg.labels.shape
+    rows, cols = np.nonzero(seg.labels == segment.label)
+    r = np.hypot(rows.mean() - (H - 1) / 2, cols.mean() - (W - 1) / 2) / np.hypot(H / 2, W / 2)
+    return segment.pixels * (1 - min(r, 1.0)) ** 2
+
+
 def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "prominent",
                   warn: Callable[[str], None] = print) -> list[Segment]:
-    """``prominent``: the largest object not cut by the image border; ``all``: every object not cut by
-    it (the others are named and skipped); or the objects under the given (u, v) pixels, cut or not."""
+    """``prominent``: the object not cut by the image border that stands out most (``prominence``);
+    ``all``: every object not cut by it (the others are named and skipped); or the objects under the
+    given (u, v) pixels, cut or not."""
     if not seg.segments:
         raise DataError(f"no object remains once the floor and {max(len(seg.planes) - (seg.floor is not None), 0)} "
                         "other plane(s) are removed: is anything standing in view?")
     if isinstance(which, str):
+        if which not in ("prominent", "all"):
+            raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or pixels)")
         whole = [s for s in seg.segments if not s.touches_border]
+        best = max(whole, key=lambda s: prominence(seg, s), default=None)
         for s in seg.segments:
-            if s.touches_border and (which == "all" or not whole or s is seg.segments[0]):
+            stands_out = best is None or prominence(seg, s) > prominence(seg, best)
+            if s.touches_border and (which == "all" or stands_out):
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is cut by the image border: skipped "
                      "(pick it by its pixel to fit it anyway)")
         if not whole:
             raise DataError("every object found is cut by the image border; pick one by its pixel to fit it anyway")
-        if which == "prominent":
-            return whole[:1]
-        if which == "all":
-            return whole
-        raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or pixels)")
+        return [best] if which == "prominent" else whole
     H, W = seg.labels.shape
     chosen = []
     for u, v in which:
@@ -222,5 +233,5 @@ def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]
                    progress: Callable[[float, ObjectFit | None], None] | None = None, cancelled: Callable[[], bool] | None = None,
                    warn: Callable[[str], None] = print) -> tuple[Segmentation, list[FoundObject]]:
     """Segment a sensor's scan (no pose needed) and fit the chosen objects (see ``pick_segments``)."""
-    seg = segment_scan(scan.depth, scan.camera)
+    seg = segment_scan(scan.depth, scan.camera, source=str(scan.source or 'scan'))
     return seg, fit_segments(bundle, scan, seg, pick_segments(seg, which, warn), res, progress, cancelled, warn)

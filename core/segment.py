@@ -86,19 +86,29 @@ def noise_threshold(z: np.ndarray) -> np.ndarray:
     return np.clip(3 * (0.0012 + 0.0019 * (z - 0.4) ** 2), 0.015, 0.06)
 
 
+METRES = (0.1, 30.0)  # the median depth of a room scan in metres lies well inside this
+
+
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
-                 min_plane_share: float = 0.08, plane_extent: float = 1.2, seed: int = 0) -> Segmentation:
+                 min_plane_share: float = 0.08, plane_extent: float = 1.2, seed: int = 0,
+                 source: str = "depth") -> Segmentation:
     """Find the floor and other large planes, drop them, and cut the rest into connected segments.
 
     A plane counts only if it holds ``min_plane_share`` of the remaining points and spans more than
     ``plane_extent`` (a chair's seat is a plane too, but a small one). The floor is the plane most
     facing up (the camera is upright within 45 degrees). Segments connect neighbouring pixels whose
-    points lie close in 3D; those under ``min_pixels`` are dropped as clutter.
+    points lie close in 3D; those under ``min_pixels`` are dropped as clutter. The depth must be in
+    metres (the noise model and the plane sizes are): ``source`` names it in the error otherwise.
     """
     pts, _, _ = back_project(depth, camera)
     valid = np.isfinite(pts).all(-1)
     if valid.sum() < 3 * min_pixels:
-        raise DataError(f"only {int(valid.sum())} pixels have depth: nothing to segment")
+        raise DataError(f"{source}: only {int(valid.sum())} pixels have depth: nothing to segment")
+    median = float(np.median(pts[valid][:, 2]))
+    if not METRES[0] <= median <= METRES[1]:
+        raise DataError(f"{source}: median depth {median:.4g}, not metres: a scan of a room is read in metres (a "
+                        "16-bit PNG's values are divided by depth_scale, 1000 unless its sidecar or --depth-scale "
+                        "says otherwise; float images are taken as they are)")
     rng = np.random.default_rng(seed)
     flat = pts[valid]
     z = flat[:, 2]

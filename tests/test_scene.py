@@ -90,3 +90,21 @@ def test_segmentation_of_nothing_is_a_clear_error_or_empty():
     assert len(seg.segments) == 2  # the cube and the box: nothing of the floor or the walls is left over
     cube = boxes.labels == 1
     assert max((cube & (seg.labels == s.label)).sum() / (cube | (seg.labels == s.label)).sum() for s in seg.segments) > 0.9
+
+
+def test_a_room_scan_not_in_metres_is_named_and_refused(tmp_path, capsys):
+    """A millimetre depth read as metres (a float image, or a PNG whose depth_scale is 1) is refused with
+    the file's name and what to set, before any plane is looked for; the same scan in metres is not."""
+    from core.cli import main
+    from core.scan import save_scan, Scan
+    from core.segment import segment_scan
+
+    room = render_scene([trimesh.creation.box()], ["cube"], seed=1, camera=CAMERA)
+    with pytest.raises(DataError, match=r"room\.png: median depth \d{4}, not metres"):
+        segment_scan(room.depth * 1000, room.camera, source="room.png")
+    save_scan(Scan(room.depth, room.camera, None), tmp_path / "room.png")  # millimetres, depth_scale 1000
+    out = tmp_path / "out.ply"
+    assert main(["complete", "default", str(tmp_path / "room.png"), "-o", str(out), "--depth-scale", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "room.png" in err and "not metres" in err and "depth_scale" in err and not out.exists()
+    assert segment_scan(room.depth, room.camera).floor is not None

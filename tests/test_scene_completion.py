@@ -90,9 +90,9 @@ def test_nothing_standing_and_empty_depth_are_refused(tmp_path, capsys):
 
 def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked():
     labels = np.zeros((20, 30), int)
-    labels[5:10, 0:6] = 1  # touches the left border
+    labels[0:15, 0:14] = 1  # touches the left border; it would stand out more than object 2
     labels[12:18, 10:20] = 2
-    seg = Segmentation(labels, np.zeros((20, 30, 3)), None, [], [Segment(1, 30, np.zeros(3), True), Segment(2, 60, np.zeros(3), False)])
+    seg = Segmentation(labels, np.zeros((20, 30, 3)), None, [], [Segment(1, 150, np.zeros(3), True), Segment(2, 60, np.zeros(3), False)])
     said = []
     assert [s.label for s in pick_segments(seg, "prominent", said.append)] == [2]
     assert "object 1" in said[0] and "cut by the image border" in said[0]
@@ -103,6 +103,28 @@ def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked():
         pick_segments(only_cut, "all", said.append)
     with pytest.raises(DataError, match=r"pixel \(40, 2\) lies outside the 30x20 image"):
         pick_segments(seg, [(40, 2)], said.append)
+
+
+def test_prominent_is_the_object_the_sensor_is_aimed_at_not_a_larger_one_beside_it():
+    labels = np.zeros((100, 160), int)
+    labels[5:60, 2:60] = 1  # the largest, near the corner (a box beside the chair)
+    labels[30:80, 65:100] = 2  # smaller, in the middle
+    segments = [Segment(1, int((labels == 1).sum()), np.zeros(3), False), Segment(2, int((labels == 2).sum()), np.zeros(3), False)]
+    seg = Segmentation(labels, np.zeros((100, 160, 3)), None, [], segments)
+    assert segments[0].pixels > 1.5 * segments[1].pixels
+    assert [s.label for s in pick_segments(seg, "prominent")] == [2]
+    labels[30:80, 65:100] = 0
+    labels[45:50, 78:83] = 2  # a speck in the middle does not outweigh a whole object
+    segments[1].pixels = 25
+    assert [s.label for s in pick_segments(seg, "prominent")] == [1]
+
+
+def test_default_object_of_a_room_scan_is_a_chair_not_the_box(scene, tmp_path):
+    out = tmp_path / "out.ply"
+    assert main(["complete", "default", str(scene), "-o", str(out), "--res", "48"]) == 0
+    fitted = np.asarray(json.loads(out.with_suffix(".json").read_text())["objects"][0]["model_to_camera"])
+    objects, _ = _truth(scene)
+    assert min(np.linalg.norm(fitted[:3, 3] - np.asarray(o["model_to_camera"])[:3, 3]) for o in objects) < 0.08
 
 
 def test_without_a_floor_gravity_is_the_cameras_down():
