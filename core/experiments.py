@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .bundle import Bundle, read_split
 from .completion import complete
-from .fileio import atomic_write
+from .fileio import DataError, atomic_write
 from .fit import FitData, fit
 from .interpolate import interpolate
 from .meshing import SurfaceMesh, mesh_code
@@ -46,6 +46,19 @@ class Context:
             raise FileNotFoundError(f"{self.data_dir / 'splits'}: no *_{which}.json split")
         entries = read_split(found[0])
         return entries[: self.count] if limit and self.count else entries
+
+    def known(self) -> list[tuple[tuple[str, str, str], int]]:
+        """The training split's shapes the model holds a code for, with the code's index; the others (a
+        split that is not the one the model was trained on) are named in a warning."""
+        index = {name: i for i, name in enumerate(self.bundle.latents.names)}
+        entries = self.split("train")
+        missing = [e[2] for e in entries if e[2] not in index]
+        if missing:
+            warnings.warn(f"{len(missing)} shape(s) of the training split have no code in the model, skipped: "
+                          f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''} (was it trained on another split?)")
+        if len(missing) == len(entries):
+            raise DataError(f"{self.data_dir / 'splits'}: none of the training split's shapes has a code in the model")
+        return [(e, index[e[2]]) for e in entries if e[2] in index]
 
     def truth(self, entry) -> np.ndarray:
         return ground_truth_points(self.data_dir, *entry)
@@ -157,10 +170,9 @@ def _plot(path: Path, xs, series: dict, xlabel: str, ylabel: str, title: str) ->
 
 def known_shapes(ctx: Context) -> Path:
     """Mesh the training codes and compare with the training shapes."""
-    names = ctx.bundle.latents.names
     rows = []
-    for entry in tqdm(ctx.split("train"), desc="known shapes"):
-        mesh = mesh_code(ctx.bundle.decoder, ctx.bundle.code(names.index(entry[2])), ctx.res)
+    for entry, i in tqdm(ctx.known(), desc="known shapes"):
+        mesh = mesh_code(ctx.bundle.decoder, ctx.bundle.code(i), ctx.res)
         rows.append({"shape": entry[2], **ctx.metrics(mesh, entry)})
     return write_table(rows, ctx.out_dir / "known_shapes", "Known shapes (training codes)",
                        f"Chamfer x1e3 (official), EMD, accuracy (90th pct), completion and F-score at {TAU}, normal consistency; mesh {ctx.res}^3.")
@@ -237,8 +249,9 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
             continue
         pts = sample_surface(mid)
         name, d = nearest.nearest(pts)
-        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "midpoint_to_a": chamfer(pts, train[names[i]]),
-                     "midpoint_to_b": chamfer(pts, train[names[j]]), "nearest_training": name, "nearest_chamfer": d})
+        to = {end: chamfer(pts, train[names[k]]) if names[k] in train else float("nan") for end, k in (("a", i), ("b", j))}
+        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "midpoint_to_a": to["a"],
+                     "midpoint_to_b": to["b"], "nearest_training": name, "nearest_chamfer": d})
         if len(pictures) < 3 * shown:
             pictures += [mesh_code(ctx.bundle.decoder, za, ctx.res), mid, mesh_code(ctx.bundle.decoder, zb, ctx.res)]
     try:  # look at them: do midpoints look like chairs?

@@ -208,3 +208,26 @@ def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
     assert dist.min() > 1.7 and dist.max() < 3.0  # around the object's depth, not at the camera
     assert abs(u.mean() - 50) < 10 and (np.abs(u - 50) < 20).all()  # its box grown by 30 %
     assert len(silhouette_free_space(back_project(depth, cam)[0], np.zeros_like(mask), 0.05)) == 0
+
+
+def test_evaluate_on_another_split_names_the_shapes_without_a_code(tiny_experiment, tiny_data, tmp_path):
+    """A data folder whose training split is not the model's (a shape added since, e.g. re-prepared):
+    the known shapes are those with a code, the others named; a split with none of them is refused."""
+    from core.bundle import load_bundle
+    from core.experiments import Context
+    from core.fileio import DataError
+
+    split = json.loads((tiny_data / "splits" / "chairs_train.json").read_text())
+    (source, classes), = split.items()
+    names = classes["chairs"]
+    (tmp_path / "splits").mkdir()
+    classes["chairs"] = names + ["chairs_09999"]
+    (tmp_path / "splits" / "chairs_train.json").write_text(json.dumps(split))
+    ctx = Context(load_bundle(tiny_experiment / "bundle.safetensors"), tmp_path, tmp_path / "eval")
+    with pytest.warns(UserWarning, match="1 shape.*no code in the model.*chairs_09999"):
+        known = ctx.known()
+    assert [e[2] for e, _ in known] == names and [ctx.bundle.latents.names[i] for _, i in known] == names
+    classes["chairs"] = ["chairs_09999"]
+    (tmp_path / "splits" / "chairs_train.json").write_text(json.dumps(split))
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the training split's shapes has a code"):
+        ctx.known()
