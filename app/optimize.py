@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from core.completion import noisy, pick_segments
+from core.completion import HIDDEN, noisy, pick_segments
 from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.segment import Segmentation
 
@@ -171,7 +171,8 @@ class OptimizePanel(QWidget):
         self.objects.clear()
         for k, s in enumerate(seg.segments if seg is not None else []):
             color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
-            item = QListWidgetItem(f"object {s.label}: {s.pixels:,} px" + (" (cut by the border)" if s.touches_border else ""))
+            notes = [n for n, on in (("cut by the border", s.touches_border), ("partly hidden", s.hidden >= HIDDEN)) if on]
+            item = QListWidgetItem(f"object {s.label}: {s.pixels:,} px" + (f" ({', '.join(notes)})" if notes else ""))
             item.setForeground(pg.mkColor(*color))
             item.setData(Qt.UserRole, s.label)
             self.objects.addItem(item)

@@ -115,7 +115,7 @@ class FoundObject:
     def summary(self, pixel: tuple[int, int]) -> dict:
         """What the JSON beside an exported mesh says about the object."""
         return {"segment": self.segment.label, "pixel": list(pixel), "pixels": self.segment.pixels,
-                "cut_by_border": self.segment.touches_border,
+                "cut_by_border": self.segment.touches_border, "hidden_outline": self.segment.hidden,
                 "model_to_camera": self.fit.model_to_camera.tolist(), "scale": self.fit.scale,
                 "loss": self.fit.loss, "iterations": self.fit.iterations, "seconds": self.fit.seconds,
                 "nearest_training_shape": self.nearest, "code": self.fit.code.tolist()}
@@ -158,7 +158,7 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
                      "(pick it by its pixel to fit it anyway)")
         if not whole:
             raise DataError("every object found is cut by the image border; pick one by its pixel to fit it anyway")
-        return [best] if which == "prominent" else whole
+        return _said_if_hidden(seg, [best] if which == "prominent" else whole, warn)
     H, W = seg.labels.shape
     chosen = []
     for u, v in which:
@@ -174,6 +174,17 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             warn(f"object {s.label} at pixel ({u}, {v}) is cut by the image border: its pose and shape are less certain")
         if s not in chosen:
             chosen.append(s)
+    return _said_if_hidden(seg, chosen, warn)
+
+
+HIDDEN = 0.25  # share of an object's outline beside something nearer from which it is called partly hidden
+
+
+def _said_if_hidden(seg: Segmentation, chosen: list[Segment], warn: Callable[[str], None]) -> list[Segment]:
+    for s in chosen:
+        if s.hidden >= HIDDEN:
+            warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is partly hidden behind something nearer "
+                 f"({100 * s.hidden:.0f} % of its outline): its pose and shape are less certain")
     return chosen
 
 

@@ -33,6 +33,7 @@ class Segment:
     pixels: int
     centroid: np.ndarray  # (3,) camera frame
     touches_border: bool  # cut by the image border: the object may be partly out of view
+    hidden: float = 0.0  # share of its outline beside something nearer: partly hidden behind it
 
 
 @dataclass
@@ -153,9 +154,24 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         mask = labels == k
         rows, cols = np.nonzero(mask)
         border = rows.min() == 0 or cols.min() == 0 or rows.max() == H - 1 or cols.max() == W - 1
-        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border)))
+        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border), hidden_share(pts, mask)))
     labels = np.where(valid, labels, -1)
     return Segmentation(labels, pts, floor, planes, segments)
+
+
+def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:
+    """Share of an object's outline (the valid pixels just outside its mask) where the camera saw
+    something nearer than the object beside it, by more than twice the noise: the object goes on behind
+    an occluder there, so its extent, height and pose are less certain."""
+    from scipy.ndimage import binary_dilation, minimum_filter
+
+    z = pts[..., 2]
+    ring = binary_dilation(mask, np.ones((3, 3), bool)) & ~mask & np.isfinite(z)
+    if not ring.any():
+        return 0.0
+    beside = minimum_filter(np.where(mask, z, np.inf), size=3)  # the object's nearest depth next to each pixel
+    nearer = ring & (z < beside - 2 * noise_threshold(np.where(np.isfinite(beside), beside, 0.0)))
+    return float(nearer.sum() / ring.sum())
 
 
 def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: float = 0.5) -> np.ndarray:

@@ -50,6 +50,7 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, cap
         assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.08
         assert abs(fitted["scale"] / np.cbrt(np.linalg.det(gt[:3, :3])) - 1) < 0.15
         assert fitted["nearest_training_shape"].startswith("chairs_") and len(fitted["code"]) == 64
+        assert 0.0 <= fitted["hidden_outline"] <= 1.0
         mesh = trimesh.load(tmp_path / fitted["mesh"])
         chair = make_shape("chairs", int(truth["name"].split("_")[1]))
         placed = chair.copy().apply_transform(gt)
@@ -125,6 +126,30 @@ def test_default_object_of_a_room_scan_is_a_chair_not_the_box(scene, tmp_path):
     fitted = np.asarray(json.loads(out.with_suffix(".json").read_text())["objects"][0]["model_to_camera"])
     objects, _ = _truth(scene)
     assert min(np.linalg.norm(fitted[:3, 3] - np.asarray(o["model_to_camera"])[:3, 3]) for o in objects) < 0.08
+
+
+def test_an_object_behind_another_is_called_partly_hidden():
+    """Beside a nearer object, a farther one's outline is hidden; beside the wall behind, it is not."""
+    from core.scan import back_project
+    from core.segment import hidden_share
+
+    camera = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
+    depth = np.full((240, 320), 3.5, np.float32)  # a wall
+    depth[60:180, 100:200] = 2.5  # the far object ...
+    depth[40:200, 170:260] = 1.8  # ... behind the near one, which covers its right side
+    pts = back_project(depth, camera)[0]
+    far = np.zeros(depth.shape, bool)
+    far[60:180, 100:170] = True
+    near = np.zeros(depth.shape, bool)
+    near[40:200, 170:260] = True
+    assert 0.25 < hidden_share(pts, far) < 0.45  # its right edge, of four
+    assert hidden_share(pts, near) == 0.0
+    labels = far * 1 + near * 2
+    seg = Segmentation(labels, pts, None, [], [Segment(1, int(far.sum()), np.zeros(3), False, hidden_share(pts, far)),
+                                               Segment(2, int(near.sum()), np.zeros(3), False, 0.0)])
+    said = []
+    assert [s.label for s in pick_segments(seg, "all", said.append)] == [1, 2]
+    assert len(said) == 1 and "object 1" in said[0] and "partly hidden" in said[0]
 
 
 def test_without_a_floor_gravity_is_the_cameras_down():
