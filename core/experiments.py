@@ -234,8 +234,9 @@ def noise_sweep(ctx: Context, sigmas=(0.0, 0.005, 0.01, 0.02, 0.03), kind: str =
 
 def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None = None, shown: int = 5) -> Path:
     """Midpoints between random pairs of training codes: are they one piece (slivers under 0.1 % of the
-    area ignored), how far from both ends and from the nearest training shape; the first ``shown``
-    pairs go into interpolation.png."""
+    area ignored; the ends too, meshed the same way: a stretcher one or two voxels thick may break in
+    either), how far from both ends and from the nearest training shape; the first ``shown`` pairs go
+    into interpolation.png."""
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
     train = {e[2]: ctx.truth(e) for e in ctx.split("train", limit=False)}
@@ -247,21 +248,25 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
         mid = mesh_code(ctx.bundle.decoder, interpolate(za, zb, 0.5), ctx.res)
         if mid.is_empty:
             continue
+        ends = [mesh_code(ctx.bundle.decoder, z, ctx.res) for z in (za, zb)]
         pts = sample_surface(mid)
         name, d = nearest.nearest(pts)
         to = {end: chamfer(pts, train[names[k]]) if names[k] in train else float("nan") for end, k in (("a", i), ("b", j))}
-        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "midpoint_to_a": to["a"],
-                     "midpoint_to_b": to["b"], "nearest_training": name, "nearest_chamfer": d})
+        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "pieces_a": pieces(ends[0]),
+                     "pieces_b": pieces(ends[1]), "midpoint_to_a": to["a"], "midpoint_to_b": to["b"],
+                     "nearest_training": name, "nearest_chamfer": d})
         if len(pictures) < 3 * shown:
-            pictures += [mesh_code(ctx.bundle.decoder, za, ctx.res), mid, mesh_code(ctx.bundle.decoder, zb, ctx.res)]
+            pictures += [ends[0], mid, ends[1]]
     try:  # look at them: do midpoints look like chairs?
         save_grid(pictures, ctx.out_dir / "interpolation.png", cols=3, cell=200)
     except Exception as e:  # no display and no off-screen GL here: the table still stands
         warnings.warn(f"interpolation.png not rendered ({type(e).__name__}: {e})")
     one = sum(r["pieces"] == 1 for r in rows)
+    whole_ends = sum(r["pieces_a"] == r["pieces_b"] == 1 for r in rows)
     return write_table(rows, ctx.out_dir / "interpolation", "Interpolation midpoints",
-                       f"{one} of {len(rows)} midpoints (t = 0.5) are one piece. Chamfer x1e3 of the midpoint to both "
-                       "ends and to the nearest training shape (is the model copying?).")
+                       f"{one} of {len(rows)} midpoints (t = 0.5) are one piece; both ends are, meshed the same way, "
+                       f"in {whole_ends} of the pairs. Chamfer x1e3 of the midpoint to both ends and to the nearest "
+                       "training shape (is the model copying?).")
 
 
 def _rotation_error(a: np.ndarray, b: np.ndarray) -> float:

@@ -149,6 +149,15 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0
     known = list(csv.DictReader(open(out / "known_shapes.csv")))
     assert 0.0 < float(known[0]["normal_consistency"]) <= 1.0
+    from core.bundle import load_bundle
+    from core.meshing import mesh_code
+    from core.metrics import pieces
+
+    model = load_bundle(bundle)
+    pairs = list(csv.DictReader(open(out / "interpolation.csv")))
+    assert pairs
+    for row in pairs:  # the ends' pieces, beside the midpoint's
+        assert int(row["pieces_a"]) == pieces(mesh_code(model.decoder, model.code(row["a"]), 32))
 
 
 def test_evaluate_scenes_tables_pose_free_beside_posed(tiny_experiment, tiny_data, tmp_path):
