@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QSpinBox, QVBoxLayout, QWidget)
 
 from core.completion import HIDDEN, noisy, pick_segments
+from core.fileio import DataError
 from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.segment import Segmentation
 
@@ -177,8 +178,10 @@ class OptimizePanel(QWidget):
             item.setData(Qt.UserRole, s.label)
             self.objects.addItem(item)
         if self.objects.count():
-            whole = [s for s in seg.segments if not s.touches_border]
-            first = pick_segments(seg, "prominent", warn=lambda _: None)[0] if whole else seg.segments[0]
+            try:
+                first = pick_segments(seg, "prominent", warn=lambda _: None)[0]
+            except DataError:  # every object is cut by the image border: the largest
+                first = seg.segments[0]
             self.objects.item(seg.segments.index(first)).setSelected(True)
         self.objects.blockSignals(False)
         self.objects.setVisible(seg is not None)

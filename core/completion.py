@@ -150,15 +150,16 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
         if which not in ("prominent", "all"):
             raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or pixels)")
         whole = [s for s in seg.segments if not s.touches_border]
-        best = max(whole, key=lambda s: prominence(seg, s), default=None)
+        score = {s.label: prominence(seg, s) for s in seg.segments}
+        best = max(whole, key=lambda s: score[s.label], default=None)
         for s in seg.segments:
-            stands_out = best is None or prominence(seg, s) > prominence(seg, best)
+            stands_out = best is None or score[s.label] > score[best.label]
             if s.touches_border and (which == "all" or stands_out):
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is cut by the image border: skipped "
                      "(pick it by its pixel to fit it anyway)")
         if not whole:
             raise DataError("every object found is cut by the image border; pick one by its pixel to fit it anyway")
-        return _said_if_hidden(seg, [best] if which == "prominent" else whole, warn)
+        return _warn_if_hidden(seg, [best] if which == "prominent" else whole, warn)
     H, W = seg.labels.shape
     chosen = []
     for u, v in which:
@@ -174,13 +175,13 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             warn(f"object {s.label} at pixel ({u}, {v}) is cut by the image border: its pose and shape are less certain")
         if s not in chosen:
             chosen.append(s)
-    return _said_if_hidden(seg, chosen, warn)
+    return _warn_if_hidden(seg, chosen, warn)
 
 
 HIDDEN = 0.25  # share of an object's outline beside something nearer from which it is called partly hidden
 
 
-def _said_if_hidden(seg: Segmentation, chosen: list[Segment], warn: Callable[[str], None]) -> list[Segment]:
+def _warn_if_hidden(seg: Segmentation, chosen: list[Segment], warn: Callable[[str], None]) -> list[Segment]:
     for s in chosen:
         if s.hidden >= HIDDEN:
             warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is partly hidden behind something nearer "
