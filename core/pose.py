@@ -7,8 +7,8 @@ fitted jointly by Levenberg-Marquardt, as DSP-SLAM does (Wang et al. 2021), with
 pose, most on the scale. The scale starts from the object's observed height above the floor and is held
 (heavily damped) throughout: fitted freely, the code trades shape for scale and a turned chair grows to
 fill its points (+30-95 % on partly seen chairs). Each of several yaw hypotheses fits the pose alone (the
-start code held back), then its code; the two best distinct yaws are refined jointly, and the scale is
-finally set so that the fitted shape spans the observed height. Samples are the paper's: each observed
+start code held back), the best few then their code; the two best distinct yaws are refined jointly, and
+the scale is finally set so that the fitted shape spans the observed height. Samples are the paper's: each observed
 point gives two at +-eta along its normal, and points on the camera ray in front of it must be outside
 (free space); so must the floor's underside and what the camera saw around the object's outline
 (``scan.silhouette_free_space``), which tells a chair seen side-on from one turned 90 degrees.
@@ -19,7 +19,7 @@ gives the whole Jacobian (see ``fit.jacobian``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -32,6 +32,9 @@ from .model import Decoder, latent_field
 from .scan import observed_samples
 
 PRIOR = 5e-3  # code prior, as completion's final SCAN_PRIORS stage (metric residuals are ~0.6 x model units)
+HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
+START_ROWS = 500  # of which a hypothesis' start code is chosen on (16 starts x 8 yaws on all 2000 took a sixth of the time)
+REFINE_ROWS = 8192  # rows of the refinement, as many as the posed fit's (all of them, ~27k, took 3x as long)
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
 
@@ -189,14 +192,16 @@ def model_height(decoder: Decoder, codes: torch.Tensor, count: int = 8) -> float
 
 def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np.ndarray, floor_offset: float,
                codes: torch.Tensor, height: float | None = None, noise: float = 0.0, hypotheses: int = 8,
-               eta: float = 0.02, iterations: int = 40, prior: float = PRIOR, seed: int = 0,
+               coded: int = 4, eta: float = 0.02, iterations: int = 40, prior: float = PRIOR, seed: int = 0,
                outside: np.ndarray | None = None, progress: Callable[[float, ObjectFit], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """Pose and shape of one segment. ``up`` and ``floor_offset`` describe the floor (up . x + offset = 0
     on it); ``codes`` are the training codes (starts), ``height`` their typical height in the model's
     frame (``model_height``; computed when not given); ``noise`` the depth noise (free space keeps three
     times it from the points); ``outside`` camera-frame points known to be outside the object
-    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far."""
+    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far;
+    the result's ``seconds`` are the whole search's."""
+    t0 = time.perf_counter()
     G = gravity_frame(up)
     metric_height = observed_height(points, up, floor_offset)
     scale = metric_height / (height or model_height(decoder, codes))
@@ -219,32 +224,42 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     xyz = torch.cat([xyz, torch.as_tensor(known_outside, dtype=torch.float32)])
     target = torch.cat([target, torch.zeros(len(known_outside))])
     free = torch.cat([free, torch.ones(len(known_outside), dtype=torch.bool)])
-    # the yaw hypotheses are told apart on 2000 rows; the winner is refined on all of them
+    # The yaw hypotheses are told apart on a few rows: each fits its pose alone (its best start code held
+    # back), the best few then their code too; the rest is fitted on as many rows as the posed fit's
     gen = torch.Generator().manual_seed(seed)
-    sub = torch.randperm(len(xyz), generator=gen)[:2000]
+    sub = torch.randperm(len(xyz), generator=gen)[:HYPOTHESIS_ROWS]
     few = xyz[sub], target[sub], free[sub]
     starts = codes[torch.randperm(len(codes), generator=gen)[:16]]
+    sub = torch.randperm(len(xyz), generator=gen)[:REFINE_ROWS]
+    rows = xyz[sub], target[sub], free[sub]
     Gt = torch.as_tensor(G, dtype=torch.float32)
-    tried = []
+    posed = []
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
-        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
-        z0 = starts[int(np.argmin(losses))]
-        posed = fit_code_and_pose(decoder, *few, G, z0, pose0, iterations=8, prior=prior, code_damping=1e3,
-                                  scale_damping=1e4, cancelled=cancelled)
-        # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
-        tried.append(fit_code_and_pose(decoder, *few, G, posed.code, _upright(posed, G), iterations=8, prior=prior,
+        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *(r[:START_ROWS] for r in few), Gt,
+                        0.05, prior) for c in starts]
+        posed.append(fit_code_and_pose(decoder, *few, G, starts[int(np.argmin(losses))], pose0, iterations=8,
+                                       prior=prior, code_damping=1e3, scale_damping=1e4, cancelled=cancelled))
+        if progress:
+            progress(0.3 * (k + 1) / hypotheses, min(posed, key=lambda f: f.loss))
+    # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
+    tried = []
+    for f in sorted(posed, key=lambda f: f.loss)[:coded]:
+        tried.append(fit_code_and_pose(decoder, *few, G, f.code, _upright(f, G), iterations=8, prior=prior,
                                        scale_damping=1e4, cancelled=cancelled))
         if progress:
-            progress(0.5 * (k + 1) / hypotheses, min(tried, key=lambda f: f.loss))
+            progress(0.3 + 0.2 * len(tried) / coded, min(tried, key=lambda f: f.loss))
     # refine the two best yaws that differ by more than 45 degrees (a chair seen from the side fits nearly
-    # as well turned round) from where they stopped; the lower loss on every row wins
+    # as well turned round) from where they stopped; the lower loss wins
     ranked = sorted(tried, key=lambda f: f.loss)
     best_yaw = _yaw(ranked[0], G)
     rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (_yaw(f, G) - best_yaw)))) > np.pi / 4][:1]
-    refined = (fit_code_and_pose(decoder, xyz, target, free, G, f.code, _upright(f, G), iterations=iterations,
-                                 prior=prior, scale_damping=1e4, cancelled=cancelled) for f in rivals)
+    refined = (fit_code_and_pose(decoder, *rows, G, f.code, _upright(f, G), iterations=iterations // 2, prior=prior,
+                                 scale_damping=1e4, cancelled=cancelled) for f in rivals)
     final = min(refined, key=lambda f: f.loss)
+    if final.iterations == iterations // 2:  # the winner alone goes on
+        final = fit_code_and_pose(decoder, *rows, G, final.code, _upright(final, G), iterations=iterations // 2,
+                                  prior=prior, scale_damping=1e4, cancelled=cancelled)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
@@ -252,8 +267,9 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         stood = stand(decoder, final, metric_height, up, floor_offset, least=0.02)
         if stood is None:
             break
-        final = fit_code_and_pose(decoder, xyz, target, free, G, stood.code, _upright(stood, G), iterations=15,
-                                  prior=prior, scale_damping=1e4, cancelled=cancelled)
+        final = fit_code_and_pose(decoder, *rows, G, stood.code, _upright(stood, G), iterations=15, prior=prior,
+                                  scale_damping=1e4, cancelled=cancelled)
+    final = replace(final, seconds=time.perf_counter() - t0)
     if progress:
         progress(1.0, final)
     return final
