@@ -216,7 +216,8 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera))
     starts = torch.cat([result.code[None].to(bundle.latents.codes), bundle.latents.codes])
     shape = fit_scan(bundle.decoder, data, starts, cancelled=cancelled)
-    result = replace(result, code=shape.code, seconds=result.seconds + shape.seconds)
+    result = replace(result, code=shape.code, iterations=result.iterations + shape.iterations,
+                     seconds=result.seconds + shape.seconds)
     result = stand(bundle.decoder, result, observed_height(points, up, offset), up, offset) or result  # its height
     if progress:
         progress(0.9, result)

@@ -33,7 +33,6 @@ from .scan import observed_samples
 
 PRIOR = 5e-3  # code prior, as completion's final SCAN_PRIORS stage (metric residuals are ~0.6 x model units)
 HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
-START_ROWS = 500  # of which a hypothesis' start code is chosen on (16 starts x 8 yaws on all 2000 took a sixth of the time)
 REFINE_ROWS = 8192  # rows of the refinement, as many as the posed fit's (all of them, ~27k, took 3x as long)
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
@@ -233,33 +232,37 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     sub = torch.randperm(len(xyz), generator=gen)[:REFINE_ROWS]
     rows = xyz[sub], target[sub], free[sub]
     Gt = torch.as_tensor(G, dtype=torch.float32)
+    spent = []  # every LM stage's iterations: the result reports the whole search's, as its seconds
+
+    def lm(samples, start: ObjectFit | tuple, its: int, **kwargs) -> ObjectFit:
+        """LM from a fit (upright, where it stopped) or a (code, pose row) start, the scale held."""
+        z0, pose0 = (start.code, _upright(start, G)) if isinstance(start, ObjectFit) else start
+        fit = fit_code_and_pose(decoder, *samples, G, z0, pose0, iterations=its, prior=prior, scale_damping=1e4,
+                                cancelled=cancelled, **kwargs)
+        spent.append(fit.iterations)
+        return fit
+
     posed = []
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
-        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *(r[:START_ROWS] for r in few), Gt,
-                        0.05, prior) for c in starts]
-        posed.append(fit_code_and_pose(decoder, *few, G, starts[int(np.argmin(losses))], pose0, iterations=8,
-                                       prior=prior, code_damping=1e3, scale_damping=1e4, cancelled=cancelled))
+        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
+        posed.append(lm(few, (starts[int(np.argmin(losses))], pose0), 8, code_damping=1e3))
         if progress:
             progress(0.3 * (k + 1) / hypotheses, min(posed, key=lambda f: f.loss))
     # then the code too, the scale held: the right yaw needs the shape to win against a wrong one
     tried = []
     for f in sorted(posed, key=lambda f: f.loss)[:coded]:
-        tried.append(fit_code_and_pose(decoder, *few, G, f.code, _upright(f, G), iterations=8, prior=prior,
-                                       scale_damping=1e4, cancelled=cancelled))
+        tried.append(lm(few, f, 8))
         if progress:
             progress(0.3 + 0.2 * len(tried) / coded, min(tried, key=lambda f: f.loss))
     # refine the two best yaws that differ by more than 45 degrees (a chair seen from the side fits nearly
-    # as well turned round) from where they stopped; the lower loss wins
+    # as well turned round) from where they stopped; the lower loss wins, and it alone goes on
     ranked = sorted(tried, key=lambda f: f.loss)
     best_yaw = _yaw(ranked[0], G)
     rivals = [ranked[0]] + [f for f in ranked[1:] if abs(np.angle(np.exp(1j * (_yaw(f, G) - best_yaw)))) > np.pi / 4][:1]
-    refined = (fit_code_and_pose(decoder, *rows, G, f.code, _upright(f, G), iterations=iterations // 2, prior=prior,
-                                 scale_damping=1e4, cancelled=cancelled) for f in rivals)
-    final = min(refined, key=lambda f: f.loss)
-    if final.iterations == iterations // 2:  # the winner alone goes on
-        final = fit_code_and_pose(decoder, *rows, G, final.code, _upright(final, G), iterations=iterations // 2,
-                                  prior=prior, scale_damping=1e4, cancelled=cancelled)
+    final = min((lm(rows, f, iterations // 2) for f in rivals), key=lambda f: f.loss)
+    if final.iterations == iterations // 2:
+        final = lm(rows, final, iterations // 2)
     # The fit trades a shape's unseen depth for its scale (+10-30 % on held-out chairs); the height from
     # the floor to the object's top, observed, does not. Rescale so the shape spans it, its foot on the
     # floor, and let code and pose settle with the scale held.
@@ -267,9 +270,8 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         stood = stand(decoder, final, metric_height, up, floor_offset, least=0.02)
         if stood is None:
             break
-        final = fit_code_and_pose(decoder, *rows, G, stood.code, _upright(stood, G), iterations=15, prior=prior,
-                                  scale_damping=1e4, cancelled=cancelled)
-    final = replace(final, seconds=time.perf_counter() - t0)
+        final = lm(rows, stood, 15)
+    final = replace(final, iterations=sum(spent), seconds=time.perf_counter() - t0)
     if progress:
         progress(1.0, final)
     return final
