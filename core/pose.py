@@ -198,8 +198,9 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     on it); ``codes`` are the training codes (starts), ``height`` their typical height in the model's
     frame (``model_height``; computed when not given); ``noise`` the depth noise (free space keeps three
     times it from the points); ``outside`` camera-frame points known to be outside the object
-    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far;
-    the result's ``seconds`` are the whole search's."""
+    (``scan.silhouette_free_space``); ``coded``: how many of the ``hypotheses`` yaws, the best after
+    fitting their pose, then fit their code too. ``progress`` gets the fraction done and the best fit so
+    far; the result's ``iterations`` and ``seconds`` are the whole search's."""
     t0 = time.perf_counter()
     G = gravity_frame(up)
     metric_height = observed_height(points, up, floor_offset)
