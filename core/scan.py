@@ -288,6 +288,24 @@ def _local_planes(points: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.n
     return centre, evecs[:, :, 0], np.sqrt(np.maximum(evals[:, 0], 0))
 
 
+def _isolated(dist: np.ndarray) -> np.ndarray:
+    """Points whose ``k`` neighbours (distances ``dist``, n x k) lie three times as far as most points':
+    flying pixels between a silhouette and the background."""
+    spread = dist.mean(1)
+    return spread >= 3 * np.median(spread)
+
+
+def drop_flying_pixels(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tuple[np.ndarray, np.ndarray]:
+    """A scan's points and pixel normals, less the isolated points ``smooth_surface`` drops too: the
+    sensor's own surface, unbiased by smoothing (for a pose; see ``completion.fit_segment``)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) < k + 1:
+        return points, normals
+    keep = ~_isolated(cKDTree(points).query(points, k)[0])
+    return points[keep], normals[keep]
+
+
 def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tuple[np.ndarray, np.ndarray, float]:
     """Denoise a scan's camera-frame points where it is noisy: returns points, unit normals (facing the
     camera at the origin) and the noise estimated from the scan (the median RMS distance of ``k``
@@ -308,8 +326,7 @@ def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tupl
     noise = float(np.median(rms))
     if noise < np.median(dist[:, 1]) / 3:
         return points, normals, noise
-    spread = dist.mean(1)
-    keep = spread < 3 * np.median(spread)
+    keep = ~_isolated(dist)
     normal = plane_normal[keep]
     normal[np.einsum("ni,ni->n", normal, points[keep]) > 0] *= -1
     p = points[keep] - np.einsum("ni,ni->n", points[keep] - centre[keep], normal)[:, None] * normal

@@ -191,6 +191,11 @@ def test_smooth_surface_denoises_only_a_noisy_scan():
     assert len(pts) <= len(noisy) and not (pts[:, 2] > 3.0).any()  # the flying pixels are gone
     assert np.median(np.abs(pts[:, 2] - 2.5)) < 0.75 * np.median(np.abs(noisy[:, 2] - 2.5))  # nearer the plane
     assert np.median(n @ np.array([0.0, 0.0, -1.0])) > 0.9  # within ~25 deg, facing the camera (pixel normals: ~60 deg off)
+    from core.scan import drop_flying_pixels
+
+    kept, kept_n = drop_flying_pixels(np.vstack([noisy, flying]), np.vstack([normals, normals[:2]]))
+    assert not (kept[:, 2] > 3.0).any() and len(kept) >= 0.99 * len(noisy)  # the sensor's points, less the flying ones
+    assert np.isin(kept[:, 2], noisy[:, 2]).all() and len(kept_n) == len(kept)  # unsmoothed
 
 
 def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
