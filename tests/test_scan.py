@@ -9,8 +9,8 @@ import trimesh
 from core.cli import main
 from core.completion import completion_samples
 from core.fileio import DataError
-from core.scan import (Camera, Scan, add_noise, load_depth, load_scan, look_at_pose,
-                       render_depth, save_scan)
+from core.scan import (Camera, Scan, add_noise, drop_flying_pixels, load_depth, load_scan, look_at_pose,
+                       render_depth, save_scan, smooth_surface)
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +175,6 @@ def test_evaluate_scenes_tables_pose_free_beside_posed(tiny_experiment, tiny_dat
 
 
 def test_smooth_surface_denoises_only_a_noisy_scan():
-    from core.scan import smooth_surface
-
     rng = np.random.default_rng(0)
     u, v = np.meshgrid(np.arange(120), np.arange(90))
     plane = np.column_stack([(u.ravel() - 60) * 0.005, (v.ravel() - 45) * 0.005, np.full(u.size, 2.5)])  # 5 mm pixels at 2.5 m
@@ -191,8 +189,6 @@ def test_smooth_surface_denoises_only_a_noisy_scan():
     assert len(pts) <= len(noisy) and not (pts[:, 2] > 3.0).any()  # the flying pixels are gone
     assert np.median(np.abs(pts[:, 2] - 2.5)) < 0.75 * np.median(np.abs(noisy[:, 2] - 2.5))  # nearer the plane
     assert np.median(n @ np.array([0.0, 0.0, -1.0])) > 0.9  # within ~25 deg, facing the camera (pixel normals: ~60 deg off)
-    from core.scan import drop_flying_pixels
-
     kept, kept_n = drop_flying_pixels(np.vstack([noisy, flying]), np.vstack([normals, normals[:2]]))
     assert not (kept[:, 2] > 3.0).any() and len(kept) >= 0.99 * len(noisy)  # the sensor's points, less the flying ones
     assert np.isin(kept[:, 2], noisy[:, 2]).all() and len(kept_n) == len(kept)  # unsmoothed
