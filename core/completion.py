@@ -145,7 +145,7 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
     ``all``: every object not cut by it (the others are named and skipped); or the objects under the
     given (u, v) pixels, cut or not."""
     if not seg.segments:
-        raise DataError(f"no object remains once the floor and {max(len(seg.planes) - (seg.floor is not None), 0)} "
+        raise DataError(f"{seg.source}: no object remains once the floor and {max(len(seg.planes) - (seg.floor is not None), 0)} "
                         "other plane(s) are removed: is anything standing in view?")
     if isinstance(which, str):
         if which not in ("prominent", "all"):
@@ -159,18 +159,18 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is cut by the image border: skipped "
                      "(pick it by its pixel to fit it anyway)")
         if not whole:
-            raise DataError("every object found is cut by the image border; pick one by its pixel to fit it anyway")
+            raise DataError(f"{seg.source}: every object found is cut by the image border; pick one by its pixel to fit it anyway")
         return _warn_if_hidden(seg, [best] if which == "prominent" else whole, warn)
     H, W = seg.labels.shape
     chosen = []
     for u, v in which:
         if not (0 <= u < W and 0 <= v < H):
-            raise DataError(f"pixel ({u}, {v}) lies outside the {W}x{H} image")
+            raise DataError(f"{seg.source}: pixel ({u}, {v}) lies outside the {W}x{H} image")
         label = int(seg.labels[v, u])
         if label <= 0:
             what = "has no depth" if label < 0 else "is on the floor, a wall or small clutter"
             near = ", ".join(f"{s.label} at {segment_pixel(seg, s)}" for s in seg.segments)
-            raise DataError(f"pixel ({u}, {v}) {what}, not on an object; objects: {near}")
+            raise DataError(f"{seg.source}: pixel ({u}, {v}) {what}, not on an object; objects: {near}")
         s = next(s for s in seg.segments if s.label == label)
         if s.touches_border:
             warn(f"object {s.label} at pixel ({u}, {v}) is cut by the image border: its pose and shape are less certain")

@@ -43,6 +43,7 @@ class Segmentation:
     floor: Plane | None
     planes: list[Plane] = field(default_factory=list)  # every plane removed, the floor included
     segments: list[Segment] = field(default_factory=list)  # largest first
+    source: str = "depth"  # the scan's file, named in errors about its objects
 
     def up(self) -> np.ndarray:
         """Gravity's opposite in the camera frame: the floor's normal (or -y when no floor was found)."""
@@ -156,7 +157,7 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         border = rows.min() == 0 or cols.min() == 0 or rows.max() == H - 1 or cols.max() == W - 1
         segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border), hidden_share(pts, mask)))
     labels = np.where(valid, labels, -1)
-    return Segmentation(labels, pts, floor, planes, segments)
+    return Segmentation(labels, pts, floor, planes, segments, source)
 
 
 def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:

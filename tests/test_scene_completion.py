@@ -82,7 +82,7 @@ def test_nothing_standing_and_empty_depth_are_refused(tmp_path, capsys):
     save_scan(Scan(depth, camera, None), tmp_path / "floor.png")
     out = tmp_path / "x.ply"
     assert main(["complete", "default", str(tmp_path / "floor.png"), "-o", str(out)]) == 1
-    assert "no object remains" in capsys.readouterr().err and not out.exists() and not out.with_suffix(".json").exists()
+    assert "floor.png: no object remains" in capsys.readouterr().err and not out.exists() and not out.with_suffix(".json").exists()
     iio.imwrite(tmp_path / "empty.png", np.zeros((240, 320), np.uint16))
     (tmp_path / "empty.json").write_text((tmp_path / "floor.json").read_text())
     assert main(["complete", "default", str(tmp_path / "empty.png"), "-o", str(out)]) == 1
