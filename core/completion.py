@@ -18,7 +18,7 @@ from .bundle import Bundle
 from .fileio import DataError
 from .fit import FitData, FitResult, fit
 from .meshing import SurfaceMesh, mesh_code
-from .pose import ObjectFit, fit_object, model_height, observed_height, stand
+from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    smooth_surface)
 from .segment import Segment, Segmentation, segment_scan
@@ -226,6 +226,9 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     shape = fit_scan(bundle.decoder, data, bundle.latents.codes, cancelled=cancelled)
     result = replace(result, code=shape.code, iterations=result.iterations + shape.iterations,
                      seconds=result.seconds + shape.seconds)
+    # the pose once more, that shape held: over the 43 scene chairs translation 1.68 -> 1.53 cm (median),
+    # rotation 0.60 -> 0.49 degrees, 37 -> 39 within bounds, for 5 % more time
+    result = refine_pose(bundle.decoder, result, *sensor, up, noise, outside, cancelled=cancelled)
     # its height, from the sensor's points as in fit_object (the smoothed ones fall 0.4 % short, these 0.1 %)
     result = stand(bundle.decoder, result, observed_height(sensor[0], up, offset), up, offset) or result
     if progress:
