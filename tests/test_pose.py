@@ -5,8 +5,8 @@ import numpy as np
 import torch
 
 from core.bundle import open_model
-from core.pose import fit_object, gravity_frame, pose_matrix, to_model
-from core.scan import back_project
+from core.pose import ObjectFit, fit_object, gravity_frame, pose_matrix, refine_pose, to_model
+from core.scan import back_project, drop_flying_pixels
 from core.scene import render_scene
 from core.segment import segment_scan
 from core.shapes import make_shape
@@ -44,3 +44,29 @@ def test_a_training_chair_is_found_in_a_noisy_scene_without_its_pose():
     assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 10
     assert np.linalg.norm(gt[:3, 3] - fit.model_to_camera[:3, 3]) < 0.05  # metres
     assert abs(fit.scale / scale - 1) < 0.1
+
+
+def test_refine_pose_brings_a_shifted_pose_back_and_keeps_the_shape():
+    torch.set_num_threads(1)
+    bundle = open_model("default")
+    k = 3
+    name = bundle.latents.names[k]
+    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=1)
+    seg = segment_scan(render.depth, render.camera)
+    pts, normals, valid = back_project(render.depth, render.camera)
+    mask = (render.labels == 1) & valid & np.isfinite(normals).all(-1)
+    gt = render.objects[0].model_to_camera
+    start = np.array(gt)
+    turn = np.radians(4.0)  # about the floor's normal, and 4 cm off sideways and away from the camera
+    up = seg.floor.normal
+    K = np.array([[0, -up[2], up[1]], [up[2], 0, -up[0]], [-up[1], up[0], 0]])
+    start[:3, :3] = (np.eye(3) + np.sin(turn) * K + (1 - np.cos(turn)) * K @ K) @ gt[:3, :3]
+    start[:3, 3] += gravity_frame(up) @ np.array([0.03, 0.0, 0.03])
+    code = bundle.latents.codes[k]
+    fit = ObjectFit(code, start, 0.01, 5, 1.0)
+    refined = refine_pose(bundle.decoder, fit, *drop_flying_pixels(pts[mask], normals[mask]), up, noise=0.005)
+    before = np.linalg.norm(start[:3, 3] - gt[:3, 3])
+    after = np.linalg.norm(refined.model_to_camera[:3, 3] - gt[:3, 3])
+    assert after < 0.015 < before  # metres
+    assert torch.equal(refined.code, code) and abs(refined.scale / fit.scale - 1) < 0.01
+    assert refined.iterations > fit.iterations and refined.seconds > fit.seconds
