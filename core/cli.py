@@ -274,7 +274,7 @@ def cmd_evaluate(a) -> None:
     if not data:
         raise ValueError("no data folder given and the model records none: pass --data")
     out = a.output or (Path(a.model).parent / "evaluation" if Path(a.model).is_file() else Path("evaluation"))
-    for path in evaluate(bundle, data, out, a.experiments, a.res, a.method, a.count):
+    for path in evaluate(bundle, data, out, a.experiments, a.res, a.method, a.count, a.scene_seed):
         print(path.read_text())
 
 
@@ -464,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["known", "unknown", "completion", "noise", "interpolation", "scenes"],
                    help="scenes (not run by default, ~30 min): pose-free completion in rendered sensor scenes")
     s.add_argument("--count", type=int, help="shapes per experiment (default: all)")
+    s.add_argument("--scene-seed", type=int, default=0,
+                   help="scenes: draw them with this seed (0: the set the pose-free fit was tuned on; any other: new scenes)")
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--method", default="lm", choices=["lm", "adam"])
     s.add_argument("-o", "--output", help="output folder (default: evaluation/ beside the model)")
