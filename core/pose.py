@@ -93,13 +93,20 @@ def pose_matrix(pose: torch.Tensor, G: torch.Tensor) -> np.ndarray:
 
 
 def object_samples(points: np.ndarray, normals: np.ndarray, eta: float, free_depth: float = 0.3,
-                   max_points: int = 8000, seed: int = 0, margin: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   max_points: int = 8000, seed: int = 0, margin: float = 0.0,
+                   outside: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-frame samples (xyz, metric target, free) for one object's points and normals (facing the
-    camera, which sits at the origin); free space starts ``margin`` farther from the points."""
+    camera, which sits at the origin); free space starts ``margin`` farther from the points. ``outside``:
+    more camera-frame points known to be outside, free rows after the observed ones."""
     origin = np.zeros(3, dtype=points.dtype)  # the camera
     xyz, target, free = observed_samples(points, normals, origin, eta, free_depth, max_points=max_points, seed=seed,
                                          margin=margin)
-    return torch.from_numpy(xyz), torch.from_numpy(target), torch.from_numpy(free)
+    xyz, target, free = torch.from_numpy(xyz), torch.from_numpy(target), torch.from_numpy(free)
+    if outside is not None:
+        xyz = torch.cat([xyz, torch.as_tensor(outside, dtype=torch.float32)])
+        target = torch.cat([target, torch.zeros(len(outside))])
+        free = torch.cat([free, torch.ones(len(outside), dtype=torch.bool)])
+    return xyz, target, free
 
 
 def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: torch.Tensor, clamp: float) -> torch.Tensor:
@@ -204,7 +211,8 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     on it); ``codes`` are the training codes (starts), ``height`` their typical height in the model's
     frame (``model_height``; computed when not given); ``noise`` the depth noise (free space keeps three
     times it from the points); ``outside`` camera-frame points known to be outside the object
-    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far; the result's ``iterations`` and ``seconds`` are the whole search's."""
+    (``scan.silhouette_free_space``). ``progress`` gets the fraction done and the best fit so far; the
+    result's ``iterations`` and ``seconds`` are the whole search's."""
     t0 = time.perf_counter()
     G = gravity_frame(up)
     metric_height = observed_height(points, up, floor_offset)
@@ -214,7 +222,6 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     centre_xz = foot.mean(0) + np.array([0.0, 0.15 * metric_height])  # the far side is not seen
     base = np.array([centre_xz[0], -floor_offset + metric_height / 2, centre_xz[1]])  # on the floor, in G coords
     t = G @ base
-    xyz, target, free = object_samples(points, normals, eta, seed=seed, margin=3 * noise)
     # below the floor, under and around the object, is outside it: a chair stands on the floor, so a
     # larger chair cannot hide its extra height under it
     rng = np.random.default_rng(seed)
@@ -225,9 +232,7 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
                                      rng.uniform(foot[0, 1] - grow, far_z, 500)]) @ G.T
     if outside is not None:
         known_outside = np.concatenate([known_outside, outside])
-    xyz = torch.cat([xyz, torch.as_tensor(known_outside, dtype=torch.float32)])
-    target = torch.cat([target, torch.zeros(len(known_outside))])
-    free = torch.cat([free, torch.ones(len(known_outside), dtype=torch.bool)])
+    xyz, target, free = object_samples(points, normals, eta, seed=seed, margin=3 * noise, outside=known_outside)
     # The yaw hypotheses are told apart on a few rows: each fits its pose alone (its best start code held
     # back), then its code too; the rest is fitted on as many rows as the posed fit's
     gen = torch.Generator().manual_seed(seed)
@@ -294,11 +299,7 @@ def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: n
     pose away from the camera. Refitted from the true pose and the posed completion's shape, the 10 single
     chairs moved 1.39 cm (median; 0.6 cm away, 1.0 cm down) with 2 cm and 0.89 cm with 1 cm, without bias."""
     G = gravity_frame(up)
-    xyz, target, free = object_samples(points, normals, POSE_ETA, seed=seed, margin=3 * noise)
-    if outside is not None:
-        xyz = torch.cat([xyz, torch.as_tensor(outside, dtype=torch.float32)])
-        target = torch.cat([target, torch.zeros(len(outside))])
-        free = torch.cat([free, torch.ones(len(outside), dtype=torch.bool)])
+    xyz, target, free = object_samples(points, normals, POSE_ETA, seed=seed, margin=3 * noise, outside=outside)
     sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows]
     moved = fit_code_and_pose(decoder, xyz[sub], target[sub], free[sub], G, fit.code, _upright(fit, G),
                               iterations=iterations, code_damping=1e3, scale_damping=1e4, cancelled=cancelled)
