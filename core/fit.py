@@ -1,8 +1,8 @@
 """Latent fitting: one code for given SDF samples, decoder frozen.
 
-Two solvers minimise the same objective, E(z) = mean_i |r_i(z)| + prior * mean(z^2), where r_i is
+Two solvers minimise the same objective, E(z) = mean_i |r_i(z)| + prior * mean((z - anchor)^2), where r_i is
 the clamped SDF error of a sample (or, for free-space samples, how far the prediction falls below
-the sample's lower bound):
+the sample's lower bound) and the anchor is 0 (the paper's Gaussian prior) or, for LM, a given code:
 
 - ``adam``: the official ``reconstruct.py`` recipe (800 iterations of 8000 samples, half outside and
   half inside, lr 5e-3 then 5e-4 from iteration 400, init N(0, 0.01^2)). The baseline users know.
@@ -147,30 +147,32 @@ def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torc
     return pred.detach(), grad
 
 
-def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float) -> float:
+def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float, anchor=0.0) -> float:
     """The objective without gradients, the code folded into the biases (cheaper than ``objective``)."""
     with torch.no_grad():
-        return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * (z ** 2).mean()).item()
+        return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * ((z - anchor) ** 2).mean()).item()
 
 
-def best_start(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, count: int = 1024,
-               clamp: float = CLAMP) -> torch.Tensor:
-    """The candidate code (e.g. every training code) that best explains ``count`` of the samples."""
+def best_starts(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, keep: int = 1,
+                count: int = 1024, clamp: float = CLAMP) -> torch.Tensor:
+    """The ``keep`` candidate codes (e.g. of every training code) that best explain ``count`` of the
+    samples, best first: (keep, L)."""
     sub = data.subset(data.balanced(count, gen))
     losses = [_loss(decoder, c, sub, clamp, 0.0) for c in candidates]
-    return candidates[int(np.argmin(losses))].clone()
+    return candidates[np.argsort(losses, kind="stable")[:keep]].clone()
 
 
 def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int = 8192, damping: float = 1e-2,
            tol: float = 1e-3, init: torch.Tensor | None = None, huber: float = 0.3 * CLAMP, clamp: float = CLAMP,
            prior: float = PRIOR, seed: int = 0, progress: Progress | None = None,
-           cancelled: Callable[[], bool] | None = None) -> FitResult:
+           cancelled: Callable[[], bool] | None = None, anchor: torch.Tensor | None = None) -> FitResult:
     """Levenberg-Marquardt with IRLS weights 1 / max(|r|, huber) (least squares for small residuals,
     L1 above: a Huber fit of the L1 objective) on a fixed balanced subset of ``samples`` rows.
 
     ``init``: a start code (L,), or candidates (N, L) of which the one that explains the samples best
-    is taken (pass the training codes: a start in the right basin halves the iterations). The first
-    steps use a quarter of the rows, the last ones all of them.
+    is taken (pass the training codes: a start in the right basin halves the iterations). ``anchor``:
+    the code the prior pulls towards (default 0). The first steps use a quarter of the rows, the last
+    ones all of them.
     """
     device = next(decoder.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -181,19 +183,20 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
     if init is None:
         z = torch.zeros(L, device=device)
     elif init.ndim == 2:
-        z = best_start(decoder, init.detach().to(device), data, gen, clamp=clamp)
+        z = best_starts(decoder, init.detach().to(device), data, gen, clamp=clamp)[0]
     else:
         z = init.detach().to(device).clone()
     half, quarter = len(data.sdf) // 2, len(data.sdf) // 8  # balanced rows: outside first, inside second
     phases = [(data.subset(torch.cat([torch.arange(quarter), half + torch.arange(quarter)]).to(device)), 10 * tol),
               (data, tol)] if quarter >= 256 else [(data, tol)]
     eye = torch.eye(L, device=device)
+    a = torch.zeros(L, device=device) if anchor is None else anchor.detach().to(device)
     result = FitResult(z.clone(), method="lm")
     t0 = time.perf_counter()
     _frozen(decoder)
     try:
         rows, stop_at = phases.pop(0)
-        loss = _loss(decoder, z, rows, clamp, prior)
+        loss = _loss(decoder, z, rows, clamp, prior, a)
         result.losses.append(loss)
         mu, stalls, it = damping, 0, 0
         while it < iterations:
@@ -206,11 +209,11 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
             J = J * active[:, None]
             JtW = J.t() / r.abs().clamp(min=huber)
             H = JtW @ J / n + 2 * prior / L * eye
-            g = JtW @ r / n + 2 * prior / L * z
+            g = JtW @ r / n + 2 * prior / L * (z - a)
             improved = False
             while not improved and mu < 1e8:
                 step = torch.linalg.solve(H + mu * torch.diag(H.diagonal().clamp(min=1e-12)), -g)
-                new_loss = _loss(decoder, z + step, rows, clamp, prior)
+                new_loss = _loss(decoder, z + step, rows, clamp, prior, a)
                 if new_loss < loss:
                     improved = True
                     mu = max(mu / 3, 1e-7)
@@ -227,7 +230,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
                 if not phases:
                     break
                 rows, stop_at = phases.pop(0)  # converged on the subset: refine on every row
-                loss, stalls, mu = _loss(decoder, z, rows, clamp, prior), 0, damping
+                loss, stalls, mu = _loss(decoder, z, rows, clamp, prior, a), 0, damping
     finally:
         _unfreeze(decoder)
     result.code, result.iterations, result.seconds = z.detach().clone(), len(result.losses) - 1, time.perf_counter() - t0

@@ -33,7 +33,7 @@ from .meshing import mesh_code
 from .model import Decoder, latent_field
 from .scan import observed_samples
 
-PRIOR = 5e-3  # code prior, as completion's final SCAN_PRIORS stage (metric residuals are ~0.6 x model units)
+PRIOR = 5e-3  # code prior, as completion's ADAM_SCAN_PRIOR (metric residuals are ~0.6 x model units)
 HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
 START_CODES = 16  # training codes each yaw hypothesis picks its start from
 RIVAL = 1.15  # a turned yaw is refined beside the best if its loss is within 15 %: over the 43 scene chairs the

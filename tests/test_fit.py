@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.bundle import load_bundle
-from core.fit import FitData, best_start, fit, fit_adam, fit_lm, jacobian
+from core.fit import FitData, best_starts, fit, fit_adam, fit_lm, jacobian
 from core.jobs import Cancelled
 from core.model import latent_field
 
@@ -56,8 +56,9 @@ def test_recovers_the_code_that_made_the_samples(tiny, method):
 def test_lm_starts_from_the_candidate_that_explains_the_samples(tiny):
     codes = tiny.latents.codes
     data = synthetic_samples(tiny, codes[2])
-    start = best_start(tiny.decoder, codes, data, torch.Generator().manual_seed(0))
-    assert torch.equal(start, codes[2])
+    starts = best_starts(tiny.decoder, codes, data, torch.Generator().manual_seed(0), keep=2)
+    assert starts.shape == (2, codes.shape[1]) and torch.equal(starts[0], codes[2])
+    assert not torch.equal(starts[1], codes[2])
     from_table = fit_lm(tiny.decoder, data, init=codes)
     from_zero = fit_lm(tiny.decoder, data)
     assert from_table.losses[0] < from_zero.losses[0] and from_table.losses[-1] <= from_zero.losses[-1] * 1.05
@@ -111,3 +112,24 @@ def test_reconstruct_cli_official_layout_and_resume(tiny_experiment, tiny_data, 
     stamp = codes[0].stat().st_mtime_ns
     assert main(args) == 0
     assert codes[0].stat().st_mtime_ns == stamp  # resumable: done shapes are skipped
+
+
+def test_prior_pulls_towards_the_anchor_where_samples_say_nothing(tiny):
+    codes = tiny.latents.codes
+    data = synthetic_samples(tiny, codes[2], n=3000)
+    seen = data.subset(torch.nonzero(data.xyz[:, 0] > 0.3)[:, 0])  # one side of the shape only
+    to_zero = fit_lm(tiny.decoder, seen, init=codes[0], prior=0.05)
+    to_code = fit_lm(tiny.decoder, seen, init=codes[0], prior=0.05, anchor=codes[2])
+    assert field_error(tiny, to_code.code, codes[2]) < 0.7 * field_error(tiny, to_zero.code, codes[2])
+    assert (to_code.code - codes[2]).norm() < (to_zero.code - codes[2]).norm()
+
+
+def test_scan_fit_counts_the_iterations_of_every_start_and_stage(tiny):
+    from core.completion import SCAN_STARTS, fit_scan
+    blend = 0.5 * (tiny.latents.codes[1] + tiny.latents.codes[2])  # no start is the answer
+    data = synthetic_samples(tiny, blend, n=3000)
+    seen = []
+    result = fit_scan(tiny.decoder, data, tiny.latents.codes, progress=lambda i, loss, z: seen.append(i))
+    assert SCAN_STARTS >= 2 and seen == sorted(seen) and len(set(seen)) == len(seen)
+    assert len(seen) == result.iterations > 2 and result.losses[-1] < result.losses[0]
+    assert field_error(tiny, result.code, blend) < 0.5 * field_error(tiny, tiny.latents.codes[1], blend)
