@@ -57,26 +57,25 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
              **kwargs) -> FitResult:
     """A code for a scan's samples: LM in two stages (``SCAN_PRIORS``), the first from each of the
     ``SCAN_STARTS`` training codes that explain the samples best, the second from the best of those with
-    its prior centred on the training code nearest it; Adam (the official recipe) in one, at ``ADAM_SCAN_PRIOR``. ``progress`` counts the iterations of all stages."""
+    its prior centred on the training code nearest it; Adam (the official recipe) in one, at ``ADAM_SCAN_PRIOR``.
+    ``progress`` follows the chosen start (reported once the starts are done), then the second stage live;
+    the result's iterations and seconds count every start."""
     if method != "lm":
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
     device = next(decoder.parameters()).device
     codes = codes.to(device)
     starts = best_starts(decoder, codes, data.to(device), torch.Generator().manual_seed(0), SCAN_STARTS)
-    runs: list[FitResult] = []
-
-    def stage(init, prior, anchor=None):
-        done = sum(r.iterations for r in runs)
-        shifted = (lambda i, loss, z: progress(done + i, loss, z)) if progress else None
-        runs.append(fit(decoder, data, "lm", init=init, prior=prior, anchor=anchor, progress=shifted,
-                        cancelled=cancelled, **kwargs))
-        return runs[-1]
-
-    first = min((stage(z, SCAN_PRIORS[0]) for z in starts), key=lambda r: r.losses[-1])
+    firsts = [fit(decoder, data, "lm", init=z, prior=SCAN_PRIORS[0], cancelled=cancelled, **kwargs) for z in starts]
+    first = min(firsts, key=lambda r: r.losses[-1])
+    if progress:  # the path to the result: the chosen start's losses (a rival's would show as a spike), then live
+        for i, loss in enumerate(first.losses[1:]):
+            progress(i, loss, first.code)
     nearest = codes[int(torch.cdist(first.code[None].to(device), codes)[0].argmin())]
-    second = stage(first.code, SCAN_PRIORS[1], nearest)
-    return FitResult(second.code, first.losses + second.losses[1:], sum(r.iterations for r in runs),
-                     sum(r.seconds for r in runs), "lm")
+    shifted = (lambda i, loss, z: progress(first.iterations + i, loss, z)) if progress else None
+    second = fit(decoder, data, "lm", init=first.code, prior=SCAN_PRIORS[1], anchor=nearest, progress=shifted,
+                 cancelled=cancelled, **kwargs)
+    return FitResult(second.code, first.losses + second.losses[1:], sum(r.iterations for r in firsts) + second.iterations,
+                     sum(r.seconds for r in firsts) + second.seconds, "lm")
 
 
 def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float = 0.02, free_per_point: int = 1,

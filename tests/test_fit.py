@@ -124,12 +124,14 @@ def test_prior_pulls_towards_the_anchor_where_samples_say_nothing(tiny):
     assert (to_code.code - codes[2]).norm() < (to_zero.code - codes[2]).norm()
 
 
-def test_scan_fit_counts_the_iterations_of_every_start_and_stage(tiny):
+def test_scan_fit_shows_the_chosen_path_and_counts_every_start(tiny):
     from core.completion import SCAN_STARTS, fit_scan
     blend = 0.5 * (tiny.latents.codes[1] + tiny.latents.codes[2])  # no start is the answer
     data = synthetic_samples(tiny, blend, n=3000)
-    seen = []
-    result = fit_scan(tiny.decoder, data, tiny.latents.codes, progress=lambda i, loss, z: seen.append(i))
-    assert SCAN_STARTS >= 2 and seen == sorted(seen) and len(set(seen)) == len(seen)
-    assert len(seen) == result.iterations > 2 and result.losses[-1] < result.losses[0]
+    seen, losses = [], []
+    result = fit_scan(tiny.decoder, data, tiny.latents.codes,
+                      progress=lambda i, loss, z: (seen.append(i), losses.append(loss)))
+    assert SCAN_STARTS >= 2 and seen == list(range(len(seen)))
+    assert losses == result.losses[1:]  # the curve drawn is the result's own
+    assert result.iterations > len(seen) > 2 and result.losses[-1] < result.losses[0]
     assert field_error(tiny, result.code, blend) < 0.5 * field_error(tiny, tiny.latents.codes[1], blend)
