@@ -177,8 +177,11 @@ def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray
             depth = iio.imread(path)
     except DataError:
         raise
-    except Exception as e:  # image libraries raise many types for broken files
-        raise DataError(f"{path}: cannot read depth image ({type(e).__name__}: {e})") from e
+    except Exception as e:  # image libraries raise many types for broken files, some with advice that misleads
+        # here (imageio suggests installing plugins for a corrupt PNG): its first line only
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise DataError(f"{path}: cannot read depth image: corrupt, truncated or not a {suffix or 'known'} file "
+                        f"({type(e).__name__}: {first})") from e
     depth = np.asarray(depth)
     if depth.ndim == 3 and depth.shape[2] == 1:
         depth = depth[..., 0]

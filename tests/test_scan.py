@@ -85,8 +85,13 @@ def test_bad_scans_give_clear_errors(tmp_path):
     with pytest.raises(DataError, match="single-channel"):
         load_depth(tmp_path / "rgb.png")
     (tmp_path / "junk.png").write_bytes(b"junk")
-    with pytest.raises(DataError, match="junk.png: cannot read"):
+    with pytest.raises(DataError, match="junk.png: cannot read depth image: corrupt, truncated") as err:
         load_depth(tmp_path / "junk.png")
+    assert "\n" not in str(err.value) and "pip install" not in str(err.value)  # not imageio's plugin advice
+    iio.imwrite(tmp_path / "whole.png", np.full((64, 64), 1000, np.uint16))
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    with pytest.raises(DataError, match="cut.png: cannot read depth image: corrupt, truncated"):
+        load_depth(tmp_path / "cut.png")
     iio.imwrite(tmp_path / "lonely.png", np.full((4, 4), 1000, np.uint16))
     with pytest.raises(DataError, match="no intrinsics .*lonely.json.*camera_to_model"):
         load_scan(tmp_path / "lonely.png")
