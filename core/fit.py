@@ -147,7 +147,8 @@ def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torc
     return pred.detach(), grad
 
 
-def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float, anchor=0.0) -> float:
+def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float,
+          anchor: torch.Tensor | float = 0.0) -> float:
     """The objective without gradients, the code folded into the biases (cheaper than ``objective``)."""
     with torch.no_grad():
         return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * ((z - anchor) ** 2).mean()).item()

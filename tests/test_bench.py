@@ -63,7 +63,7 @@ def test_bench_app_reports_the_interactive_budget(capsys, tiny_experiment, tiny_
     capsys.readouterr()
     out = _run(capsys, "app", "--model", tiny_experiment / "bundle.safetensors", "--scan", tmp_path / "s.png")
     assert re.search(r"slider preview 64\^3: \d+ ms .* -> [\d.]+x", out)
-    assert re.search(r"completion fit \(LM\): [\d.]+ s, \d+ it", out)
+    assert re.search(r"completion fit \(LM\): [\d.]+ s, \d+ it, data error [\d.]+ .*Adam-800 [\d.]+ s, data error [\d.]+", out)
 
 
 def test_bench_prepare_compares_robust_and_exact_signs(capsys):
