@@ -15,6 +15,7 @@ import numpy as np
 from core.bundle import Bundle, open_model
 from core.completion import completion_samples, fit_scan, fit_segments
 from core.fileio import flush_denormals
+from core.fit import nearest_code
 from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.metrics import chamfer, sample_surface
 from core.model import LatentTable
@@ -277,12 +278,10 @@ class MainWindow(QMainWindow):
         if self.optimize.scan is not None and self.optimize.scan.ground_truth:
             name += f" ({self.optimize.scan.ground_truth})"
         self.fitted = (name, result.code)
-        codes = self.bundle.latents.codes
-        d = (codes - result.code).norm(dim=1)
-        i = int(d.argmin())
+        i, distance = nearest_code(self.bundle.latents.codes, result.code)
         self.optimize.result_label.setText(
             f"{result.method}: {result.iterations} iterations, {result.seconds:.2f} s, loss {result.losses[-1]:.5f}\n"
-            f"nearest training shape: {self.bundle.latents.names[i]} (latent distance {float(d[i]):.3f})")
+            f"nearest training shape: {self.bundle.latents.names[i]} (latent distance {distance:.3f})")
         self._evaluate_next_full_mesh = self.optimize.truth is not None
         self.explore.add_code(name, result.code)  # shows it at full resolution
 

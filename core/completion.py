@@ -16,7 +16,7 @@ import torch
 
 from .bundle import Bundle
 from .fileio import DataError
-from .fit import FitData, FitResult, best_starts, fit
+from .fit import FitData, FitResult, best_starts, fit, nearest_code
 from .meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
@@ -70,7 +70,7 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
     if progress:  # the path to the result: the chosen start's losses (a rival's would show as a spike), then live
         for i, loss in enumerate(first.losses[1:]):
             progress(i, loss, first.code)
-    nearest = codes[int(torch.cdist(first.code[None].to(device), codes)[0].argmin())]
+    nearest = codes[nearest_code(codes, first.code)[0]]
     shifted = (lambda i, loss, z: progress(first.iterations + i, loss, z)) if progress else None
     second = fit(decoder, data, "lm", init=first.code, prior=SCAN_PRIORS[1], anchor=nearest, progress=shifted,
                  cancelled=cancelled, **kwargs)
@@ -258,8 +258,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     if progress:
         progress(0.9, result)
     mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled).moved(result.model_to_camera)
-    codes = bundle.latents.codes
-    nearest = bundle.latents.names[int(torch.cdist(result.code[None].to(codes), codes)[0].argmin())]
+    nearest = bundle.latents.names[nearest_code(bundle.latents.codes, result.code)[0]]
     if progress:
         progress(1.0, None)
     return FoundObject(segment, result, mesh, nearest)

@@ -154,6 +154,13 @@ def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior:
         return (residuals(latent_field(decoder, z)(data.xyz), data, clamp).abs().mean() + prior * ((z - anchor) ** 2).mean()).item()
 
 
+def nearest_code(codes: torch.Tensor, z: torch.Tensor) -> tuple[int, float]:
+    """Index of the code (row of ``codes``) nearest ``z``, and its Euclidean distance."""
+    d = (codes - z.to(codes)).norm(dim=1)
+    i = int(d.argmin())
+    return i, float(d[i])
+
+
 def best_starts(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: torch.Generator, keep: int = 1,
                 count: int = 1024, clamp: float = CLAMP) -> torch.Tensor:
     """The ``keep`` candidate codes (e.g. of every training code) that best explain ``count`` of the

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.bundle import load_bundle
-from core.fit import FitData, best_starts, fit, fit_adam, fit_lm, jacobian
+from core.fit import FitData, best_starts, fit, fit_adam, fit_lm, jacobian, nearest_code
 from core.jobs import Cancelled
 from core.model import latent_field
 
@@ -135,3 +135,9 @@ def test_scan_fit_shows_the_chosen_path_and_counts_every_start(tiny):
     assert losses == result.losses[1:]  # the curve drawn is the result's own
     assert result.iterations > len(seen) > 2 and result.losses[-1] < result.losses[0]
     assert field_error(tiny, result.code, blend) < 0.5 * field_error(tiny, tiny.latents.codes[1], blend)
+
+
+def test_nearest_code_is_the_row_closest_to_the_code(tiny):
+    codes = tiny.latents.codes
+    i, d = nearest_code(codes, codes[1] + 1e-3)
+    assert i == 1 and abs(d - 1e-3 * codes.shape[1] ** 0.5) < 1e-5
