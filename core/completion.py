@@ -63,8 +63,8 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
     if method != "lm":
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
     device = next(decoder.parameters()).device
-    codes = codes.to(device)
-    starts = best_starts(decoder, codes, data.to(device), torch.Generator().manual_seed(0), SCAN_STARTS)
+    codes, data = codes.to(device), data.to(device)  # once, not in every stage
+    starts = best_starts(decoder, codes, data, torch.Generator().manual_seed(0), SCAN_STARTS)
     firsts = [fit(decoder, data, "lm", init=z, prior=SCAN_PRIORS[0], cancelled=cancelled, **kwargs) for z in starts]
     first = min(firsts, key=lambda r: r.losses[-1])
     if progress:  # the path to the result: the chosen start's losses (a rival's would show as a spike), then live
