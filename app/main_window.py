@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
             self._scene_poses = {}
             self.viewer.set_mesh(join_meshes([o.mesh for o in result]))
             self.optimize.result_label.setText("\n".join(
-                f"object {o.segment.label}: scale {o.fit.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.iterations} iterations, "
+                f"object {o.segment.label}: scale {o.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.iterations} iterations, "
                 f"{o.fit.seconds:.1f} s; nearest training shape {o.nearest}" for o in result)
                 + "\nFile ▸ Export mesh writes them in the scan's frame.")
             return

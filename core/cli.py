@@ -260,7 +260,7 @@ def _complete_scene(a, bundle, scan) -> None:
             "objects": [{"mesh": p.name, **o.summary(segment_pixel(seg, o.segment))} for o, p in zip(found, paths)]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
     for obj, path in zip(found, paths):
-        print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.fit.scale:.3f}, loss {obj.fit.loss:.4f}, "
+        print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.scale:.3f}, loss {obj.fit.loss:.4f}, "
               f"{obj.fit.seconds:.1f} s, nearest {obj.nearest} -> {path}")
     print(f"poses, codes and losses: {out.with_suffix('.json')}")
 

@@ -18,6 +18,7 @@ from .bundle import Bundle
 from .fileio import DataError
 from .fit import FitData, FitResult, best_starts, fit, nearest_code
 from .meshing import SurfaceMesh, mesh_code
+from .samples import normalize
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    smooth_surface)
@@ -130,16 +131,23 @@ def complete(bundle: Bundle, scan: Scan, method: str = "lm", res: int = 128, noi
 @dataclass
 class FoundObject:
     segment: Segment
-    fit: ObjectFit
+    fit: ObjectFit  # its model_to_camera places the decoded code (the decoder's frame)
     mesh: SurfaceMesh  # in the camera frame, in the scan's units
     nearest: str  # the training shape whose code is nearest the fitted one
+    pose: np.ndarray  # (4, 4) Sim(3): the object's own normalised frame -> camera (``object_pose``)
+
+    @property
+    def scale(self) -> float:
+        return float(np.cbrt(np.linalg.det(self.pose[:3, :3])))
 
     def summary(self, pixel: tuple[int, int]) -> dict:
-        """What the JSON beside an exported mesh says about the object."""
+        """What the JSON beside an exported mesh says about the object: its pose (``model_to_camera``, as a
+        scene's ground truth gives it) and where the decoded ``code`` goes (``decoder_to_camera``)."""
         return {"segment": self.segment.label, "pixel": list(pixel), "pixels": self.segment.pixels,
                 "cut_by_border": self.segment.touches_border, "hidden_outline": self.segment.hidden,
-                "model_to_camera": self.fit.model_to_camera.tolist(), "scale": self.fit.scale,
-                "loss": self.fit.loss, "iterations": self.fit.iterations, "seconds": self.fit.seconds,
+                "model_to_camera": self.pose.tolist(), "scale": self.scale,
+                "decoder_to_camera": self.fit.model_to_camera.tolist(), "loss": self.fit.loss,
+                "iterations": self.fit.iterations, "seconds": self.fit.seconds,
                 "nearest_training_shape": self.nearest, "code": self.fit.code.tolist()}
 
 
@@ -221,6 +229,20 @@ def floor_of(seg: Segmentation, points: np.ndarray, warn: Callable[[str], None] 
     return up, float(-np.min(points @ up))
 
 
+def object_pose(mesh: SurfaceMesh, model_to_camera: np.ndarray) -> np.ndarray:
+    """The Sim(3) of the object's own normalised frame: its fitted shape's bounding-box centre at the origin
+    and its farthest point at 1/1.03, as the training shapes were normalised (``samples.normalize``) and as a
+    scene's ground truth places the true shape. ``mesh`` is the shape in the decoder's frame, which a fitted
+    code need not centre: where the unseen side is free, the code shifts the shape to meet the points and
+    the fit's own frame drifts with it (translation 1.16 -> 0.86 cm, scale error 2.1 -> 1.3 %, median over
+    the 43 scene chairs)."""
+    _, offset, scale = normalize(mesh.to_trimesh())
+    frame = np.eye(4)
+    frame[:3, :3] /= scale
+    frame[:3, 3] = -offset
+    return model_to_camera @ frame
+
+
 def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np.ndarray, res: int = 128,
                 height: float | None = None, progress: Callable[[float, ObjectFit | None], None] | None = None,
                 cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> FoundObject:
@@ -257,11 +279,12 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     result = stand(bundle.decoder, result, observed_height(sensor[0], up, offset), up, offset) or result
     if progress:
         progress(0.9, result)
-    mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled).moved(result.model_to_camera)
+    mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)
     nearest = bundle.latents.names[nearest_code(bundle.latents.codes, result.code)[0]]
     if progress:
         progress(1.0, None)
-    return FoundObject(segment, result, mesh, nearest)
+    pose = result.model_to_camera if mesh.is_empty else object_pose(mesh, result.model_to_camera)
+    return FoundObject(segment, result, mesh.moved(result.model_to_camera), nearest, pose)
 
 
 def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[Segment], res: int = 128,

@@ -298,10 +298,10 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
                 for s in seg.segments]
         if ious and max(ious) >= 0.5:
             found = fit_segment(bundle, seg, seg.segments[int(np.argmax(ious))], normals, res, height, warn=lambda m: None)
-            M, gt = found.fit.model_to_camera, obj.model_to_camera
+            M, gt = found.pose, obj.model_to_camera
             canonical = found.mesh.moved(np.linalg.inv(M))
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),
-                       scale_err_pct=100 * (found.fit.scale / np.cbrt(np.linalg.det(gt[:3, :3])) - 1),
+                       scale_err_pct=100 * (found.scale / np.cbrt(np.linalg.det(gt[:3, :3])) - 1),
                        chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds)
         view = Scan(render.depth, render.camera, np.linalg.inv(obj.model_to_camera), name)
         posed = complete(bundle, view, method, res, mask=truth_mask)

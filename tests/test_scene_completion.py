@@ -5,12 +5,14 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 import trimesh
 
 from core.bundle import open_model
 from core.cli import main
 from core.completion import floor_of, pick_segments
 from core.fileio import DataError
+from core.meshing import mesh_code
 from core.scan import Camera, save_scan, Scan
 from core.segment import Plane, Segment, Segmentation
 from core.shapes import make_shape
@@ -56,6 +58,14 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, cap
         placed = chair.copy().apply_transform(gt)
         d = np.abs(trimesh.proximity.signed_distance(placed, mesh.sample(2000, seed=0)))
         assert np.median(d) < 0.03, (truth["name"], np.median(d))  # metres
+        # the pose is the object's own normalised frame, as the ground truth's: its mesh centred in the unit sphere
+        canonical = mesh.copy().apply_transform(np.linalg.inv(M)).vertices
+        assert np.abs(canonical.min(0) + canonical.max(0)).max() < 1e-3
+        assert abs(1.03 * np.linalg.norm(canonical, axis=1).max() - 1) < 1e-3
+        # and the code, decoded, lands on the exported mesh through decoder_to_camera
+        decoded = mesh_code(open_model("default").decoder, torch.tensor(fitted["code"]), 64)
+        placed = decoded.moved(np.asarray(fitted["decoder_to_camera"])).vertices
+        assert np.abs(np.sort(placed, 0) - np.sort(mesh.vertices, 0)).max() < 1e-4
     assert len(list(tmp_path.glob("out_*.ply"))) == len(meta["objects"]) >= 2
 
 
