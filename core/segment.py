@@ -175,21 +175,27 @@ def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:
     return float(nearer.sum() / ring.sum())
 
 
-def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: float = 0.5) -> np.ndarray:
+def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: float = 0.5,
+                   reach: float = 0.1, part_reach: float = 0.3, part_gap: float = 0.08) -> np.ndarray:
     """Join segments that stand on the same spot of the floor: a swivel chair's thin column may vanish
-    in the noise and leave its seat and its base apart, but one object's parts share a footprint while
-    separate objects stand apart. Footprints are boxes (5-95th percentiles) in floor coordinates;
-    segments join when the overlap covers ``overlap`` of the smaller box. Labels stay largest first."""
+    in the noise and leave its seat and its base apart, and a chair's far legs, seen below its seat, lie
+    behind a jump in depth; but one object's parts share a footprint while separate objects stand apart.
+    Footprints are boxes (5-95th percentiles) in floor coordinates; segments join when the larger's box,
+    grown by ``reach`` (the far legs stand at the edge the percentiles trim), covers ``overlap`` of the
+    smaller's. Two chairs 5 cm apart overlap by a strip 5 cm wide: far from half of either. A part (a third
+    of the larger's pixels or less) within ``part_gap`` of it in 3D joins it within ``part_reach``: a chair
+    seen side-on shows its near side, and its far legs stand a seat's depth behind. Labels stay largest first."""
+    from scipy.spatial import cKDTree
+
     count = labels.max()
     if count < 2:
         return labels
     e1 = np.cross(floor.normal, [1.0, 0.0, 0.0] if abs(floor.normal[0]) < 0.9 else [0.0, 0.0, 1.0])
     e1 /= np.linalg.norm(e1)
     e2 = np.cross(floor.normal, e1)
-    boxes = []
-    for k in range(1, count + 1):
-        xy = pts[labels == k] @ np.column_stack([e1, e2])
-        boxes.append(np.percentile(xy, [5, 95], axis=0))
+    members = [pts[labels == k] for k in range(1, count + 1)]
+    boxes = [np.percentile(p @ np.column_stack([e1, e2]), [5, 95], axis=0) for p in members]
+    trees: dict[int, cKDTree] = {}
     parent = list(range(count + 1))
 
     def root(k):
@@ -197,13 +203,21 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
             k = parent[k]
         return k
 
+    def covered(a: int, b: int, grow: float) -> bool:
+        lo = np.maximum(boxes[a - 1][0] - grow, boxes[b - 1][0])
+        hi = np.minimum(boxes[a - 1][1] + grow, boxes[b - 1][1])
+        smaller = np.prod(boxes[b - 1][1] - boxes[b - 1][0])
+        return bool(smaller > 0 and np.prod(np.clip(hi - lo, 0, None)) >= overlap * smaller)
+
+    def near(a: int, b: int) -> bool:
+        if a not in trees:
+            trees[a] = cKDTree(members[a - 1])
+        return bool(trees[a].query(members[b - 1], distance_upper_bound=part_gap)[0].min() < part_gap)
+
     for a in range(1, count + 1):
-        for b in range(a + 1, count + 1):
-            lo = np.maximum(boxes[a - 1][0], boxes[b - 1][0])
-            hi = np.minimum(boxes[a - 1][1], boxes[b - 1][1])
-            inter = np.prod(np.clip(hi - lo, 0, None))
-            smaller = min(np.prod(boxes[a - 1][1] - boxes[a - 1][0]), np.prod(boxes[b - 1][1] - boxes[b - 1][0]))
-            if smaller > 0 and inter >= overlap * smaller:
+        for b in range(a + 1, count + 1):  # a < b: segment a is the larger (labels are by size)
+            part = 3 * len(members[b - 1]) <= len(members[a - 1])
+            if covered(a, b, reach) or (part and covered(a, b, part_reach) and near(a, b)):
                 parent[root(b)] = root(a)
     merged = np.array([0] + [root(k) for k in range(1, count + 1)])
     out = merged[np.maximum(labels, 0)] * (labels > 0)

@@ -79,6 +79,30 @@ def test_segmentation_finds_the_floor_and_most_chairs(chairs):
     assert found >= 0.8 * total, f"{found} of {total} chairs found"
 
 
+def test_a_chairs_far_legs_join_it_but_a_neighbour_does_not():
+    """Segments by hand on a floor (y up here): a chair's near side, its far legs a seat's depth behind and
+    5 cm from it in 3D, a second chair 5 cm beside it and a small thing 60 cm away."""
+    from core.segment import Plane, _merge_stacked
+
+    rng = np.random.default_rng(0)
+
+    def blob(lo, hi, n):
+        return rng.uniform(lo, hi, (n, 3))
+
+    parts = [blob([0.0, 0.0, 2.0], [0.5, 0.9, 2.2], 3000),   # 1: a chair's near side (legs, arm, back)
+             blob([0.55, 0.0, 2.0], [1.05, 0.9, 2.5], 2500),  # 2: a second chair, 5 cm to the right
+             blob([0.0, 0.0, 2.45], [0.45, 0.4, 2.5], 400),   # 3: the first chair's far legs, 25-50 cm behind
+             blob([-0.8, 0.0, 2.0], [-0.65, 0.3, 2.1], 300)]  # 4: a small thing 65 cm to the left
+    parts[0][:50] = rng.uniform([0.0, 0.42, 2.2], [0.45, 0.45, 2.4], (50, 3))  # its seat's edge, 5 cm from the far legs
+    pts = np.concatenate(parts)[None]
+    labels = np.concatenate([np.full(len(p), k + 1) for k, p in enumerate(parts)])[None]
+    merged = _merge_stacked(labels, pts, Plane(np.array([0.0, 1.0, 0.0]), 0.0, 0))
+    groups = [set(np.unique(merged[labels == k]).tolist()) for k in (1, 2, 3, 4)]
+    assert all(len(g) == 1 for g in groups)
+    assert groups[0] == groups[2]  # the far legs joined their chair
+    assert len({*groups[0], *groups[1], *groups[3]}) == 3  # the neighbour and the small thing stayed apart
+
+
 def test_segmentation_of_nothing_is_a_clear_error_or_empty():
     from core.segment import segment_scan
 
