@@ -18,8 +18,8 @@ from .bundle import Bundle
 from .fileio import DataError
 from .fit import FitData, FitResult, best_starts, fit, nearest_code
 from .meshing import SurfaceMesh, mesh_code
-from .samples import normalize
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
+from .samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    smooth_surface)
 from .segment import Segment, Segmentation, segment_scan

@@ -204,7 +204,7 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
         return k
 
     def covered(a: int, b: int, grow: float) -> bool:
-        """Does a's box, grown by ``grow``, and b's overlap by ``overlap`` of the smaller of the two?"""
+        """Do a's box, grown by ``grow``, and b's overlap by ``overlap`` of the smaller of the two?"""
         (a_lo, a_hi), (b_lo, b_hi) = boxes[a - 1] + [[-grow], [grow]], boxes[b - 1]
         inter = np.prod(np.clip(np.minimum(a_hi, b_hi) - np.maximum(a_lo, b_lo), 0, None))
         smaller = min(np.prod(a_hi - a_lo), np.prod(b_hi - b_lo))
