@@ -21,7 +21,7 @@ from .meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
-                   smooth_surface)
+                   sim3_scale, smooth_surface)
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -91,7 +91,7 @@ def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float = 
         raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
     outside = None
     if mask is not None:
-        camera_units = float(np.cbrt(np.linalg.det(scan.posed()[:3, :3])))  # model units per camera unit
+        camera_units = sim3_scale(scan.posed())  # model units per camera unit
         outside = silhouette_free_space(back_project(scan.depth, scan.camera)[0], mask,
                                         margin=3 * noise + eta / camera_units, seed=seed)
     return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed,
@@ -138,7 +138,7 @@ class FoundObject:
 
     @property
     def scale(self) -> float:
-        return float(np.cbrt(np.linalg.det(self.pose[:3, :3])))
+        return sim3_scale(self.pose)
 
     def summary(self, pixel: tuple[int, int]) -> dict:
         """What the JSON beside an exported mesh says about the object: its pose (``model_to_camera``, as a

@@ -25,7 +25,7 @@ from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distan
                       sample_oriented, sample_surface)
 from .render import save_grid
 from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
-from .scan import Camera, Scan, back_project, look_at_pose, render_depth, to_model_frame
+from .scan import Camera, Scan, back_project, look_at_pose, render_depth, sim3_scale, to_model_frame
 
 TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
 CHAMFER_COLUMNS = ("chamfer", "posed_chamfer", "nearest_chamfer", "scan_error", "midpoint_to_a", "midpoint_to_b")  # x1e3
@@ -272,7 +272,7 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
 
 def _rotation_error(a: np.ndarray, b: np.ndarray) -> float:
     """Angle (degrees) between the rotations of two Sim(3) matrices."""
-    ra, rb = a[:3, :3] / np.cbrt(np.linalg.det(a[:3, :3])), b[:3, :3] / np.cbrt(np.linalg.det(b[:3, :3]))
+    ra, rb = a[:3, :3] / sim3_scale(a), b[:3, :3] / sim3_scale(b)
     return float(np.degrees(np.arccos(np.clip((np.trace(ra.T @ rb) - 1) / 2, -1, 1))))
 
 
@@ -301,7 +301,7 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
             M, gt = found.pose, obj.model_to_camera
             canonical = found.mesh.moved(np.linalg.inv(M))
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),
-                       scale_err_pct=100 * (found.scale / np.cbrt(np.linalg.det(gt[:3, :3])) - 1),
+                       scale_err_pct=100 * (found.scale / sim3_scale(gt) - 1),
                        chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds)
         view = Scan(render.depth, render.camera, np.linalg.inv(obj.model_to_camera), name)
         posed = complete(bundle, view, method, res, mask=truth_mask)

@@ -31,7 +31,7 @@ from .fit import _frozen, _unfreeze
 from .jobs import Cancelled
 from .meshing import mesh_code
 from .model import Decoder, latent_field
-from .scan import observed_samples
+from .scan import observed_samples, sim3_scale
 
 PRIOR = 5e-3  # code prior, as completion's ADAM_SCAN_PRIOR (metric residuals are ~0.6 x model units)
 HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
@@ -53,7 +53,7 @@ class ObjectFit:
 
     @property
     def scale(self) -> float:
-        return float(np.cbrt(np.linalg.det(self.model_to_camera[:3, :3])))
+        return sim3_scale(self.model_to_camera)
 
 
 def gravity_frame(up: np.ndarray, forward: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:

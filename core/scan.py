@@ -120,12 +120,17 @@ class Scan:
         return self.posed()[:3, 3].copy()
 
 
+def sim3_scale(m: np.ndarray) -> float:
+    """The uniform scale of a Sim(3) (4x4, or its 3x3 part)."""
+    return float(np.cbrt(np.linalg.det(m[:3, :3])))
+
+
 def to_model_frame(points: np.ndarray, normals: np.ndarray, noise: float,
                    camera_to_model: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Camera-frame points, unit normals and noise into the model's frame through a Sim(3)."""
     R, t = camera_to_model[:3, :3], camera_to_model[:3, 3]
     n = normals @ R.T  # a Sim(3) scales them: back to unit length
-    return points @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * float(np.cbrt(np.linalg.det(R)))
+    return points @ R.T + t, n / np.linalg.norm(n, axis=1, keepdims=True), noise * sim3_scale(R)
 
 
 # --- loading --------------------------------------------------------------------------------------
