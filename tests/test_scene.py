@@ -81,7 +81,7 @@ def test_segmentation_finds_the_floor_and_most_chairs(chairs):
 
 def test_a_chairs_far_legs_join_it_but_a_neighbour_does_not():
     """Segments by hand on a floor (y up here): a chair's near side, its far legs a seat's depth behind and
-    5 cm from it in 3D, a second chair 5 cm beside it and a small thing 60 cm away."""
+    5 cm from it in 3D, a second chair 5 cm beside it and a small thing 65 cm away."""
     from core.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(0)

@@ -43,6 +43,7 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, cap
     assert main(["complete", "default", str(scene), "-o", str(out), "--all-objects", "--res", "64"]) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     objects, labels = _truth(scene)
+    decoder = open_model("default").decoder
     for truth in objects:
         gt = np.asarray(truth["model_to_camera"])
         pixel_u, pixel_v = np.argwhere(labels == truth["label"]).mean(0)[::-1]
@@ -63,7 +64,7 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, cap
         assert np.abs(canonical.min(0) + canonical.max(0)).max() < 1e-3
         assert abs(1.03 * np.linalg.norm(canonical, axis=1).max() - 1) < 1e-3
         # and the code, decoded, lands on the exported mesh through decoder_to_camera
-        decoded = mesh_code(open_model("default").decoder, torch.tensor(fitted["code"]), 64)
+        decoded = mesh_code(decoder, torch.tensor(fitted["code"]), 64)
         placed = decoded.moved(np.asarray(fitted["decoder_to_camera"])).vertices
         assert np.abs(np.sort(placed, 0) - np.sort(mesh.vertices, 0)).max() < 1e-4
     assert len(list(tmp_path.glob("out_*.ply"))) == len(meta["objects"]) >= 2
