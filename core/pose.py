@@ -236,7 +236,7 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         known_outside = np.concatenate([known_outside, outside])
     xyz, target, free = object_samples(points, normals, eta, seed=seed, margin=3 * noise, outside=known_outside)
     # The yaw hypotheses are told apart on a few rows: each fits its pose alone (its best start code held
-    # back), then its code too; the rest is fitted on as many rows as the posed fit's
+    # back), then its code too; the rest on REFINE_ROWS
     gen = torch.Generator().manual_seed(seed)
     sub = torch.randperm(len(xyz), generator=gen)[:HYPOTHESIS_ROWS]
     few = xyz[sub], target[sub], free[sub]
