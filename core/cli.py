@@ -333,7 +333,7 @@ def _held_out_data(a, bundle) -> tuple[Path, Path]:
     from .bench import recipe_heldout
 
     print(f"bench {a.what}: the default model's held-out chairs are not here; re-making {a.count} from its "
-          f"recipe in {a.work}/ (kept for the next run)")
+          f"recipe in {a.work}/ (what it holds from an earlier run is kept and reused)")
     return recipe_heldout(a.work, a.count)
 
 
