@@ -49,6 +49,24 @@ class Segmentation:
         """Gravity's opposite in the camera frame: the floor's normal (or -y when no floor was found)."""
         return self.floor.normal if self.floor is not None else np.array([0.0, -1.0, 0.0])
 
+    def units_doubt(self) -> str | None:
+        """Why the depth's units look wrong, if they do. ``segment_scan`` refuses a scan off by 1000 (its
+        median depth); off by 5 or 10 (centimetres or 0.1 mm read as millimetres, a TUM depth_scale of
+        5000 read as 1000) a room still segments, but its camera sits where no sensor scanning a room does,
+        or, too small, it has no floor."""
+        if self.floor is not None:
+            height = float(self.floor.offset)  # the camera's, at the origin, above the floor
+            if not CAMERA_HEIGHT[0] <= height <= CAMERA_HEIGHT[1]:
+                return (f"{self.source}: the camera sits {height:.2f} m above the floor found, not the "
+                        f"{CAMERA_HEIGHT[0]}-{CAMERA_HEIGHT[1]} m of a sensor scanning a room: are the depth's units right? "
+                        f"({DEPTH_UNITS})")
+            return None
+        median = float(np.nanmedian(self.points[..., 2]))
+        if median < NO_FLOOR_DEPTH:
+            return (f"{self.source}: no floor found and the median depth is {median:.2f} m, closer than a room "
+                    f"scan's: are the depth's units right? ({DEPTH_UNITS})")
+        return None
+
 
 def fit_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 300,
               accept=lambda normal: True) -> tuple[np.ndarray, float, np.ndarray]:
@@ -89,6 +107,10 @@ def noise_threshold(z: np.ndarray) -> np.ndarray:
 
 
 METRES = (0.1, 30.0)  # the median depth of a room scan in metres lies well inside this
+CAMERA_HEIGHT = (0.3, 3.0)  # m above the floor: a sensor scanning a room, hand-held, on a robot or a tripod
+NO_FLOOR_DEPTH = 0.5  # m: a scan without a floor whose median depth is closer than this is not of a room
+DEPTH_UNITS = ("a 16-bit PNG's values are divided by depth_scale, 1000 unless its sidecar or --depth-scale says "
+               "otherwise; float images are taken as they are")
 
 
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
@@ -108,9 +130,8 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         raise DataError(f"{source}: only {int(valid.sum())} pixels have depth: nothing to segment")
     median = float(np.median(pts[valid][:, 2]))
     if not METRES[0] <= median <= METRES[1]:
-        raise DataError(f"{source}: median depth {median:.4g}, not metres: a scan of a room is read in metres (a "
-                        "16-bit PNG's values are divided by depth_scale, 1000 unless its sidecar or --depth-scale "
-                        "says otherwise; float images are taken as they are)")
+        raise DataError(f"{source}: median depth {median:.4g}, not metres: a scan of a room is read in metres "
+                        f"({DEPTH_UNITS})")
     rng = np.random.default_rng(seed)
     flat = pts[valid]
     z = flat[:, 2]

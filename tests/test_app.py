@@ -288,3 +288,19 @@ def test_sensor_scan_opened_at_start_keeps_its_frame(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
     qtbot.wait(4000)  # the model's mesh (~0.2 s) has come back meanwhile
     assert window.viewer.scan_frame and window.viewer.face_count() == 0
+
+
+def test_sensor_scan_in_the_wrong_units_says_so(window, qtbot, tmp_path):
+    """A room scan whose depth is 5x too far (a TUM depth_scale of 5000 read as 1000) still segments; the
+    panel says the camera sits where no sensor scanning a room does, and asks about the units."""
+    from core.scan import save_scan, Scan
+    from core.scene import render_scene, sensor_camera
+    from core.shapes import make_shape
+
+    render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=sensor_camera(320, 240))
+    for factor, doubted in ((1, False), (5, True)):
+        save_scan(Scan(render.depth * factor, render.camera, None), tmp_path / f"room{factor}.png")
+        window.optimize.scene = None
+        assert window.open_scan(str(tmp_path / f"room{factor}.png"))
+        qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+        assert ("are the depth's units right?" in window.optimize.scan_label.text()) == doubted

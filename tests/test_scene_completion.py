@@ -16,7 +16,7 @@ from core.meshing import mesh_code
 from core.metrics import chamfer
 from core.samples import normalize
 from core.scene import render_scene
-from core.scan import back_project, Camera, save_scan, Scan
+from core.scan import back_project, Camera, load_scan, save_scan, Scan
 from core.segment import Plane, Segment, Segmentation, segment_scan
 from core.shapes import make_shape
 
@@ -179,7 +179,6 @@ def test_posed_scan_of_a_room_fits_the_object_at_the_pose(scene, tmp_path):
     """With a pose in the sidecar, the pixels fitted are the segment at the pose (not the floor, the wall or
     the other chair), and what was seen around it is kept outside the shape."""
     from core.completion import completion_samples, object_mask
-    from core.scan import load_scan
 
     objects, labels = _truth(scene)
     truth = objects[0]
@@ -223,3 +222,17 @@ def test_the_shape_is_fitted_again_at_the_pose_it_led_to():
     shape = found.mesh.moved(np.linalg.inv(found.pose)).to_trimesh()  # in its own normalised frame
     cd = chamfer(shape.sample(20000, seed=0), chair.sample(20000, seed=1))
     assert cd < 1e-3, cd  # 2.3e-3 without the second fit
+
+
+def test_depth_in_the_wrong_units_is_doubted(scene, tmp_path, capsys):
+    """Off by 1000 a scan is refused (its median depth); off by 5 or 10 it still segments, so the camera's
+    height above the floor (or, too small to hold a floor, its depth) tells."""
+    scan = load_scan(scene)
+    assert segment_scan(scan.depth, scan.camera).units_doubt() is None
+    for factor, says in ((5, "m above the floor found"), (0.1, "no floor found")):
+        doubt = segment_scan(scan.depth * factor, scan.camera, source="x.png").units_doubt()
+        assert doubt.startswith("x.png: ") and says in doubt and "depth_scale" in doubt, doubt
+    # and the CLI says so (a TUM scan's depth_scale of 5000 taken as 1000)
+    tum = save_scan(Scan(scan.depth * 5, scan.camera, None), tmp_path / "tum.png")
+    assert main(["complete", "default", str(tum), "-o", str(tmp_path / "out.ply"), "--res", "32"]) == 0
+    assert "are the depth's units right?" in capsys.readouterr().out
