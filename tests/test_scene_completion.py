@@ -14,7 +14,7 @@ from core.completion import fit_segment, floor_of, pick_segments
 from core.fileio import DataError
 from core.meshing import mesh_code
 from core.metrics import chamfer
-from core.samples import normalize
+from core.samples import load_mesh, normalize
 from core.scene import render_scene
 from core.scan import back_project, Camera, load_scan, save_scan, Scan
 from core.segment import Plane, Segment, Segmentation, segment_scan
@@ -207,21 +207,39 @@ def test_posed_scan_of_a_room_fits_the_object_at_the_pose(scene, tmp_path):
     assert not (tmp_path / "none.ply").exists()
 
 
-def test_the_shape_is_fitted_again_at_the_pose_it_led_to():
+def _held_out_chair_fitted(number: int, seed: int, tmp_path):
+    """A held-out chair (not one of the default model's shapes) alone in a sensor scene, as the evaluation's
+    scene ``seed`` renders it (from the chair's PLY, as ``synth`` writes it: the float32 vertices matter),
+    fitted without its pose: (the chair normalised, its true pose, what was found)."""
+    bundle = open_model("default")
+    name = f"chairs_{number:05d}"
+    assert name not in bundle.latents.names
+    make_shape("chairs", number).export(tmp_path / f"{name}.ply")
+    chair = normalize(load_mesh(tmp_path / f"{name}.ply"))[0]
+    render = render_scene([chair], [name], seed=seed)
+    seg = segment_scan(render.depth, render.camera, seed=seed)
+    segment = max(seg.segments, key=lambda s: ((render.labels == 1) & (seg.labels == s.label)).sum())
+    _, normals, _ = back_project(render.depth, render.camera)
+    return chair, render.objects[0].model_to_camera, fit_segment(bundle, seg, segment, normals, 128, warn=lambda m: None)
+
+
+def test_the_shape_is_fitted_again_at_the_pose_it_led_to(tmp_path):
     """Scene 2003 of the evaluation's third set: a held-out chair whose search scale came out 9 % large. The
     shape fitted at that pose stretched to fill it (Chamfer x1e3 3.7), the observed height then shrank the
     scale by 7 %; fitted once more at the pose that led to, it is the chair (0.27)."""
-    bundle = open_model("default")
-    chair = normalize(make_shape("chairs", 34))[0]  # chairs_00034, not one of the model's shapes
-    assert "chairs_00034" not in bundle.latents.names
-    render = render_scene([chair], ["chairs_00034"], seed=2003)
-    seg = segment_scan(render.depth, render.camera, seed=2003)
-    segment = max(seg.segments, key=lambda s: ((render.labels == 1) & (seg.labels == s.label)).sum())
-    _, normals, _ = back_project(render.depth, render.camera)
-    found = fit_segment(bundle, seg, segment, normals, 128, warn=lambda m: None)
+    chair, _, found = _held_out_chair_fitted(34, 2003, tmp_path)
     shape = found.mesh.moved(np.linalg.inv(found.pose)).to_trimesh()  # in its own normalised frame
     cd = chamfer(shape.sample(20000, seed=0), chair.sample(20000, seed=1))
     assert cd < 1e-3, cd  # 2.3e-3 without the second fit
+
+
+def test_a_turned_rival_must_fit_clearly_better_to_win(tmp_path):
+    """Scene 2004 of the evaluation's third set: a held-out swivel chair seen side-on. The search's best yaw
+    is right; the yaw turned round, refined beside it, ended with a 5 % lower loss and a shape 49 % too
+    large, and used to win (170 degrees off)."""
+    _, gt, found = _held_out_chair_fitted(44, 2004, tmp_path)
+    R = (gt[:3, :3] / np.cbrt(np.linalg.det(gt[:3, :3]))).T @ (found.pose[:3, :3] / found.scale)
+    assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 20
 
 
 def test_depth_in_the_wrong_units_is_doubted(scene, tmp_path, capsys):
