@@ -5,8 +5,9 @@ import numpy as np
 import torch
 
 from core.bundle import open_model
+from core.experiments import _rotation_error
 from core.pose import ObjectFit, fit_object, gravity_frame, pose_matrix, refine_pose, to_model
-from core.scan import back_project, drop_flying_pixels
+from core.scan import back_project, drop_flying_pixels, sim3_scale
 from core.scene import render_scene
 from core.segment import segment_scan
 from core.shapes import make_shape
@@ -39,9 +40,8 @@ def test_a_training_chair_is_found_in_a_noisy_scene_without_its_pose():
     # only the last LM stage's, a fifth of it)
     assert fit.seconds >= 0.9 * (time.perf_counter() - t0)
     gt = render.objects[0].model_to_camera
-    scale = np.cbrt(np.linalg.det(gt[:3, :3]))
-    R = (gt[:3, :3] / scale).T @ (fit.model_to_camera[:3, :3] / fit.scale)
-    assert np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1))) < 10
+    scale = sim3_scale(gt)
+    assert _rotation_error(fit.model_to_camera, gt) < 10  # degrees
     assert np.linalg.norm(gt[:3, 3] - fit.model_to_camera[:3, 3]) < 0.05  # metres
     assert abs(fit.scale / scale - 1) < 0.1
 
