@@ -88,19 +88,17 @@ def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float = 
                        free_depth: float = 0.3, max_points: int = 20000, seed: int = 0) -> FitData:
     """SDF samples for completing a posed scan, the paper's way (``scan.posed_samples``), from the pixels of
     ``mask``: given, or in a scan of a room the object at the pose (``object_mask``), else all of them.
-    Where the object is not the whole scan, what the camera saw around it is outside the shape too."""
+
+    What the camera saw around the object's outline (``scan.silhouette_free_space``) is left out, as in
+    the pose-free shape fit: it tells the pose, not the shape. With the ground-truth pose and mask of the
+    132 scene chairs (three sets), it put 8 chairs above Chamfer x1e3 5 against 3 without it (median
+    1.04 / 0.87 / 0.65 against 0.92 / 0.82 / 0.73)."""
     if mask is None:
         mask = object_mask(scan)
     points, normals, noise = scan.observed(mask)
     if len(points) == 0:
         raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
-    outside = None
-    if mask is not None:
-        camera_units = sim3_scale(scan.posed())  # model units per camera unit
-        outside = silhouette_free_space(back_project(scan.depth, scan.camera)[0], mask,
-                                        margin=3 * noise + eta / camera_units, seed=seed)
-    return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed,
-                         outside=outside)
+    return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed)
 
 
 def object_mask(scan: Scan, outside_share: float = 0.1) -> np.ndarray | None:

@@ -404,10 +404,12 @@ def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, g
 
     ``points`` (H, W, 3) with NaN where there is no depth, ``mask`` (H, W) the object's pixels."""
     rows, cols = np.nonzero(mask)
-    if len(rows) == 0:
+    seen = points[mask]
+    seen = seen[np.isfinite(seen).all(1)]  # a mask may hold pixels without depth (dropouts)
+    if len(seen) == 0:
         return np.zeros((0, 3), np.float32)
-    near, far = np.percentile(np.linalg.norm(points[mask], axis=-1), [1, 99])
-    size = float(np.ptp(points[mask], axis=0).max())
+    near, far = np.percentile(np.linalg.norm(seen, axis=-1), [1, 99])
+    size = float(np.ptp(seen, axis=0).max())
     gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
     r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
     c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
@@ -465,7 +467,8 @@ def look_at_pose(azimuth_deg: float, elevation_deg: float, distance: float = 2.5
 
 
 def render_depth(mesh, camera: Camera, camera_to_model: np.ndarray) -> np.ndarray:
-    """Ray-cast a depth image of a trimesh mesh (model frame) from the given camera; NaN = background."""
+    """Ray-cast a depth image of a trimesh mesh (model frame) from the given camera; NaN = background.
+    ``camera_to_model`` may be a Sim(3): the depth comes back in the camera's units."""
     import trimesh
 
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
@@ -478,7 +481,7 @@ def render_depth(mesh, camera: Camera, camera_to_model: np.ndarray) -> np.ndarra
     origins = np.broadcast_to(t, dirs.shape)
     locations, index_ray, _ = mesh.ray.intersects_location(origins, dirs, multiple_hits=False)
     depth = np.full(H * W, np.nan, np.float32)
-    z = (locations - t) @ R[:, 2]  # camera-frame z of each hit
+    z = (locations - t) @ R[:, 2] / sim3_scale(camera_to_model) ** 2  # camera-frame z of each hit
     order = np.argsort(-z)  # nearest hit written last
     depth[index_ray[order]] = z[order]
     return depth.reshape(H, W)

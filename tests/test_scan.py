@@ -21,6 +21,16 @@ def sphere_scan():
     return Scan(render_depth(sphere, camera, pose), camera, pose, "sphere")
 
 
+def test_render_depth_takes_a_similarity_pose(sphere_scan):
+    """A camera_to_model with a scale (model units per camera unit, as a scene's Sim(3) poses are) gives
+    depth in the camera's units: the same view, every depth divided by the scale."""
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.5)
+    scaled = sphere_scan.camera_to_model.copy()
+    scaled[:3, :3] *= 2.5
+    depth = render_depth(sphere, sphere_scan.camera, scaled)
+    np.testing.assert_allclose(depth, sphere_scan.depth / 2.5, rtol=1e-5)
+
+
 def test_back_projection_of_rendered_sphere_lies_on_it(sphere_scan, tmp_path):
     path = save_scan(sphere_scan, tmp_path / "s.png")
     scan = load_scan(path)  # through the 16-bit PNG and the sidecar
@@ -229,6 +239,10 @@ def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
     assert dist.min() > 1.7 and dist.max() < 3.0  # around the object's depth, not at the camera
     assert abs(u.mean() - 50) < 10 and (np.abs(u - 50) < 20).all()  # its box grown by 30 %
     assert len(silhouette_free_space(back_project(depth, cam)[0], np.zeros_like(mask), 0.05)) == 0
+    holed = depth.copy()
+    holed[45, 45] = np.nan  # a dropout inside the object's mask (a sensor's, at a grazing angle)
+    again = silhouette_free_space(back_project(holed, cam)[0], mask, margin=0.05)
+    assert len(again) > 500 and np.isfinite(again).all()
 
 
 def test_evaluate_on_another_split_names_the_shapes_without_a_code(tiny_experiment, tiny_data, tmp_path):
