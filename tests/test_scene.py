@@ -103,6 +103,32 @@ def test_a_chairs_far_legs_join_it_but_a_neighbour_does_not():
     assert len({*groups[0], *groups[1], *groups[3]}) == 3  # the neighbour and the small thing stayed apart
 
 
+def test_a_seat_above_its_base_joins_it_but_a_box_beside_does_not():
+    """Scene 2023's swivel chair: its column lost in the noise, the seat and back float 10 cm above the
+    star base, their footprints overlapping by 47 % of the smaller (40 % here); a box as tall as the base at
+    the seat's edge (3 %) stays apart, as does a chair standing in front, its footprint over the seat's by
+    35 %: it is not above or below it."""
+    from core.segment import Plane, _merge_stacked
+
+    rng = np.random.default_rng(1)
+
+    def blob(lo, hi, n):
+        return rng.uniform(lo, hi, (n, 3))
+
+    parts = [blob([1.13, 0.47, 0.22], [1.37, 0.93, 0.59], 4000),  # 1: seat and back
+             blob([2.0, 0.0, 0.2], [2.4, 0.9, 0.6], 3500),       # 2: a chair to the right
+             blob([1.25, 0.02, 0.24], [1.56, 0.37, 0.60], 800),   # 3: the base below the seat
+             blob([0.92, 0.0, 0.22], [1.16, 0.37, 0.59], 700),    # 4: a box at the seat's left edge
+             blob([1.13, 0.0, 0.0], [1.37, 0.93, 0.37], 4000)]   # 5: a chair in front, on the floor
+    pts = np.concatenate(parts)[None]
+    labels = np.concatenate([np.full(len(p), k + 1) for k, p in enumerate(parts)])[None]
+    merged = _merge_stacked(labels, pts, Plane(np.array([0.0, 1.0, 0.0]), 0.0, 0))
+    groups = [set(np.unique(merged[labels == k]).tolist()) for k in (1, 2, 3, 4, 5)]
+    assert all(len(g) == 1 for g in groups)
+    assert groups[0] == groups[2]  # the base joined its seat
+    assert len({*groups[0], *groups[1], *groups[3], *groups[4]}) == 4
+
+
 def test_segmentation_of_nothing_is_a_clear_error_or_empty():
     from core.segment import segment_scan
 
