@@ -113,6 +113,11 @@ DEPTH_UNITS = ("a 16-bit PNG's values are divided by depth_scale, 1000 unless it
                "otherwise; float images are taken as they are")
 
 
+DOWNS = ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))  # where the floor is looked for,
+# in the camera's frame: below an upright camera first, then beside one rolled a quarter turn (a phone or a
+# sensor held in portrait), then above one upside down
+
+
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
                  min_plane_share: float = 0.08, plane_extent: float = 1.2, seed: int = 0,
                  source: str = "depth") -> Segmentation:
@@ -120,9 +125,10 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
 
     A plane counts only if it holds ``min_plane_share`` of the remaining points and spans more than
     ``plane_extent`` (a chair's seat is a plane too, but a small one). The floor is the plane most
-    facing up (the camera is upright within 45 degrees). Segments connect neighbouring pixels whose
-    points lie close in 3D; those under ``min_pixels`` are dropped as clutter. The depth must be in
-    metres (the noise model and the plane sizes are): ``source`` names it in the error otherwise.
+    facing up: below the camera within 45 degrees, or failing that beside or above it (``DOWNS``: a
+    camera rolled a quarter or half turn). Segments connect neighbouring pixels whose points lie close
+    in 3D; those under ``min_pixels`` are dropped as clutter. The depth must be in metres (the noise model
+    and the plane sizes are): ``source`` names it in the error otherwise.
     """
     pts, _, _ = back_project(depth, camera)
     valid = np.isfinite(pts).all(-1)
@@ -132,39 +138,11 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     if not METRES[0] <= median <= METRES[1]:
         raise DataError(f"{source}: median depth {median:.4g}, not metres: a scan of a room is read in metres "
                         f"({DEPTH_UNITS})")
-    rng = np.random.default_rng(seed)
-    flat = pts[valid]
-    z = flat[:, 2]
-    free = np.ones(len(flat), bool)
-    planes: list[Plane] = []
-    thr = float(np.median(noise_threshold(z)))
-    floor = None
-    for _ in range(3 * max_planes):  # RANSAC proposals; most are kept only if they pass the tests below
-        idx = np.flatnonzero(free)
-        if len(idx) < 3 * min_pixels or len(planes) == max_planes:
+    for down in DOWNS:
+        planes, floor, free = _planes(pts, valid, np.array(down), max_planes, min_pixels, min_plane_share,
+                                      plane_extent, np.random.default_rng(seed))
+        if floor is not None:
             break
-        sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
-        if floor is None:  # the floor first: camera upright within 45 degrees
-            accept = lambda n: n @ np.array([0.0, -1.0, 0.0]) > np.cos(np.radians(45))  # below the camera
-        else:  # then walls, upright
-            accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
-        try:
-            # the floor may fill little of the image (a wall close behind): more draws to find it
-            normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=1500 if floor is None else 300, accept=accept)
-        except DataError:
-            break
-        if not accept(normal):  # the least-squares refinement tilted it out of the wanted orientation
-            continue
-        near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
-        on = _largest_patch(valid, near, pts)  # one connected sheet, not everything near an infinite plane
-        span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
-        facing_up = normal @ np.array([0.0, -1.0, 0.0])
-        if on.sum() < min_plane_share * len(idx) or span < plane_extent:
-            continue  # a rejected proposal removes nothing
-        plane = Plane(normal, offset, int(on.sum()))
-        planes.append(plane)
-        floor = floor or (plane if facing_up > np.cos(np.radians(45)) else None)
-        free &= ~near if plane is floor else ~on
     keep = np.zeros(depth.shape, bool)
     keep[valid] = free
     labels = _components(pts, keep, min_pixels, camera.fx)
@@ -179,6 +157,46 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), bool(border), hidden_share(pts, mask)))
     labels = np.where(valid, labels, -1)
     return Segmentation(labels, pts, floor, planes, segments, source)
+
+
+def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: int, min_pixels: int,
+            min_plane_share: float, plane_extent: float, rng: np.random.Generator
+            ) -> tuple[list[Plane], Plane | None, np.ndarray]:
+    """``segment_scan``'s planes, the floor among them (facing ``-down`` within 45 degrees; None if none
+    does) and the valid points left free of them."""
+    flat = pts[valid]
+    z = flat[:, 2]
+    free = np.ones(len(flat), bool)
+    planes: list[Plane] = []
+    thr = float(np.median(noise_threshold(z)))
+    floor = None
+    for _ in range(3 * max_planes):  # RANSAC proposals; most are kept only if they pass the tests below
+        idx = np.flatnonzero(free)
+        if len(idx) < 3 * min_pixels or len(planes) == max_planes:
+            break
+        sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
+        if floor is None:  # the floor first: camera upright within 45 degrees
+            accept = lambda n: n @ -down > np.cos(np.radians(45))  # below the camera
+        else:  # then walls, upright
+            accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
+        try:
+            # the floor may fill little of the image (a wall close behind): more draws to find it
+            normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=1500 if floor is None else 300, accept=accept)
+        except DataError:
+            break
+        if not accept(normal):  # the least-squares refinement tilted it out of the wanted orientation
+            continue
+        near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
+        on = _largest_patch(valid, near, pts)  # one connected sheet, not everything near an infinite plane
+        span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
+        facing_up = normal @ -down
+        if on.sum() < min_plane_share * len(idx) or span < plane_extent:
+            continue  # a rejected proposal removes nothing
+        plane = Plane(normal, offset, int(on.sum()))
+        planes.append(plane)
+        floor = floor or (plane if facing_up > np.cos(np.radians(45)) else None)
+        free &= ~near if plane is floor else ~on
+    return planes, floor, free
 
 
 def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:

@@ -166,6 +166,31 @@ def test_an_object_behind_another_is_called_partly_hidden():
     assert len(said) == 1 and "object 1" in said[0] and "partly hidden" in said[0]
 
 
+def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tmp_path):
+    """The scene turned into portrait (the image rotated 90 degrees, the intrinsics with it): the floor lies
+    beside the camera, not below it; found there, the chairs come out posed as in the camera's turned frame."""
+    upright = load_scan(scene)
+    cam = upright.camera
+    turned = Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width)
+    # pixel (u, v) -> (v, W-1-u): camera x' = y, y' = -x
+    R = np.eye(4)
+    R[:3, :3] = [[0, 1, 0], [-1, 0, 0], [0, 0, 1]]
+    path = save_scan(Scan(np.ascontiguousarray(np.rot90(upright.depth)), turned, None, "turned"), tmp_path / "turned.png")
+    floor = segment_scan(upright.depth, cam, source="upright").floor
+    out = tmp_path / "turned.ply"
+    assert main(["complete", "default", str(path), "-o", str(out), "--all-objects", "--res", "64"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert np.degrees(np.arccos(np.dot(meta["floor"]["normal"], R[:3, :3] @ floor.normal))) < 2
+    assert abs(meta["floor"]["offset"] - floor.offset) < 0.02
+    objects, _ = _truth(scene)
+    for truth in objects:
+        gt = R @ np.asarray(truth["model_to_camera"])
+        fitted = min(meta["objects"], key=lambda o: np.linalg.norm(np.asarray(o["model_to_camera"])[:3, 3] - gt[:3, 3]))
+        M = np.asarray(fitted["model_to_camera"])
+        assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.08
+        assert _rotation_error(M, gt) < 20
+
+
 def test_without_a_floor_gravity_is_the_cameras_down():
     seg = Segmentation(np.zeros((2, 2), int), np.zeros((2, 2, 3)), None)
     said = []
