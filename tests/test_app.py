@@ -290,9 +290,10 @@ def test_sensor_scan_opened_at_start_keeps_its_frame(window, qtbot, tmp_path):
     assert window.viewer.scan_frame and window.viewer.face_count() == 0
 
 
-def test_sensor_scan_in_the_wrong_units_says_so(window, qtbot, tmp_path):
+def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_path):
     """A room scan whose depth is 5x too far (a TUM depth_scale of 5000 read as 1000) still segments; the
-    panel says the camera sits where no sensor scanning a room does, and asks about the units."""
+    panel says the camera sits where no sensor scanning a room does, and asks about the units. Taken in
+    portrait, its floor is found beside the camera, and the panel says the camera is taken as rolled."""
     from core.scan import save_scan, Scan
     from core.scene import render_scene, sensor_camera
     from core.shapes import make_shape
@@ -304,3 +305,12 @@ def test_sensor_scan_in_the_wrong_units_says_so(window, qtbot, tmp_path):
         assert window.open_scan(str(tmp_path / f"room{factor}.png"))
         qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
         assert ("are the depth's units right?" in window.optimize.scan_label.text()) == doubted
+        assert "taken as rolled" not in window.optimize.scan_label.text()
+    turned = render.camera
+    turned = type(turned)(turned.fy, turned.fx, turned.cy, turned.width - 1 - turned.cx, turned.height, turned.width)
+    save_scan(Scan(np.ascontiguousarray(np.rot90(render.depth)), turned, None), tmp_path / "portrait.png")
+    window.optimize.scene = None
+    assert window.open_scan(str(tmp_path / "portrait.png"))  # the same room, the camera held in portrait
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    assert "the camera is taken as rolled (portrait" in window.optimize.scan_label.text()
+    assert "(no floor found)" not in window.optimize.scan_label.text()

@@ -1,5 +1,6 @@
 """Synthetic sensor scenes: objects on a floor in a room, a noisy depth camera, ground truth apart."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -127,6 +128,23 @@ def test_a_seat_above_its_base_joins_it_but_a_box_beside_does_not():
     assert all(len(g) == 1 for g in groups)
     assert groups[0] == groups[2]  # the base joined its seat
     assert len({*groups[0], *groups[1], *groups[3], *groups[4]}) == 4
+
+
+def test_a_camera_in_portrait_takes_the_floor_not_the_side_wall_below_it():
+    """The sample room scan turned into portrait: below the camera now lies the room's side wall, a plane
+    facing up in the camera's frame; the floor, beside the camera, is the one the chairs stand on."""
+    from core.segment import segment_scan
+
+    scan = load_scan(Path(__file__).parents[1] / "resources" / "scans" / "room_two_chairs.png")
+    cam = scan.camera
+    upright = segment_scan(scan.depth, cam)
+    turned = segment_scan(np.ascontiguousarray(np.rot90(scan.depth)),
+                          Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width))
+    R = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # camera x' = y, y' = -x
+    assert upright.rolled() is None and "taken as rolled" in turned.rolled()
+    assert np.degrees(np.arccos(min(turned.floor.normal @ R @ upright.floor.normal, 1.0))) < 1
+    assert abs(turned.floor.offset - upright.floor.offset) < 0.01
+    assert np.allclose([x.pixels for x in turned.segments], [x.pixels for x in upright.segments], rtol=0.01)
 
 
 def test_segmentation_of_nothing_is_a_clear_error_or_empty():

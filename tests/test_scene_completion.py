@@ -166,7 +166,7 @@ def test_an_object_behind_another_is_called_partly_hidden():
     assert len(said) == 1 and "object 1" in said[0] and "partly hidden" in said[0]
 
 
-def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tmp_path):
+def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tmp_path, capsys):
     """The scene turned into portrait (the image rotated 90 degrees, the intrinsics with it): the floor lies
     beside the camera, not below it; found there, the chairs come out posed as in the camera's turned frame."""
     upright = load_scan(scene)
@@ -179,6 +179,7 @@ def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tm
     floor = segment_scan(upright.depth, cam, source="upright").floor
     out = tmp_path / "turned.ply"
     assert main(["complete", "default", str(path), "-o", str(out), "--all-objects", "--res", "64"]) == 0
+    assert "turned.png: the floor found lies beside or above the camera: the camera is taken as rolled" in capsys.readouterr().out
     meta = json.loads(out.with_suffix(".json").read_text())
     assert np.degrees(np.arccos(np.dot(meta["floor"]["normal"], R[:3, :3] @ floor.normal))) < 2
     assert abs(meta["floor"]["offset"] - floor.offset) < 0.02
