@@ -192,7 +192,7 @@ class OptimizePanel(QWidget):
             self.scan_label.setText(self.scan_label.text() + f"\nno camera pose: {len(seg.segments)} object(s) found"
                                     f"{'' if seg.floor is not None else ' (no floor found)'}; click one here or in "
                                     "the view, Ctrl-click several, then Fit"
-                                    + "".join(f"\n{doubt}" for doubt in (seg.rolled(), seg.units_doubt()) if doubt))
+                                    + "".join(f"\n{doubt}" for doubt in (seg.floor_note(), seg.units_doubt()) if doubt))
         self.objectsChanged.emit()
 
     def chosen_labels(self) -> list[int]:

@@ -323,7 +323,7 @@ def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]
                    warn: Callable[[str], None] = print) -> tuple[Segmentation, list[FoundObject]]:
     """Segment a sensor's scan (no pose needed) and fit the chosen objects (see ``pick_segments``)."""
     seg = segment_scan(scan.depth, scan.camera, source=str(scan.source or 'scan'))
-    for doubt in (seg.rolled(), seg.units_doubt()):
+    for doubt in (seg.floor_note(), seg.units_doubt()):
         if doubt:
             warn(doubt)
     return seg, fit_segments(bundle, scan, seg, pick_segments(seg, which, warn), res, progress, cancelled, warn)

@@ -49,13 +49,13 @@ class Segmentation:
         """Gravity's opposite in the camera frame: the floor's normal (or -y when no floor was found)."""
         return self.floor.normal if self.floor is not None else np.array([0.0, -1.0, 0.0])
 
-    def rolled(self) -> str | None:
-        """What to tell the user when the floor was found beside or above the camera (``DOWNS``): the camera
-        is taken as rolled, which is right for one held in portrait and wrong if that plane is a wall."""
+    def floor_note(self) -> str | None:
+        """What to tell the user when the floor was found elsewhere than below the camera (``DOWNS``): the
+        camera is taken as looking down steeply, rolled or upside down, which is wrong if that plane is a wall."""
         if self.floor is None or self.floor.normal @ np.array([0.0, -1.0, 0.0]) > np.cos(np.radians(45)):
             return None
-        return (f"{self.source}: the floor found lies beside or above the camera: the camera is taken as rolled "
-                f"(portrait or upside down); if that plane is a wall, the objects come out lying down")
+        return (f"{self.source}: the floor found is not below the camera: the camera is taken as looking down "
+                f"steeply, rolled (portrait) or upside down; if that plane is a wall, the objects come out lying down")
 
     def units_doubt(self) -> str | None:
         """Why the depth's units look wrong, if they do. ``segment_scan`` refuses a scan off by 1000 (its
@@ -121,9 +121,10 @@ DEPTH_UNITS = ("a 16-bit PNG's values are divided by depth_scale, 1000 unless it
                "otherwise; float images are taken as they are")
 
 
-DOWNS = ((0.0, 1.0, 0.0), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))  # where the floor is looked for,
-# in the camera's frame: below an upright camera, beside one rolled a quarter turn (a phone or a sensor held in
-# portrait), above one upside down. Below a camera in portrait may lie a side wall: the plane below is the
+DOWNS = ((0.0, 1.0, 0.0), (0.0, 0.5, 0.866), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))  # where the
+# floor is looked for, in the camera's frame (each within 45 degrees): below an upright camera, ahead of one
+# looking down steeply (60 degrees: a table top's or a robot's view), beside one rolled a quarter turn (a phone
+# or a sensor held in portrait), above one upside down. Below a camera in portrait may lie a side wall: the plane below is the
 # floor if anything stands on it (``_standing``), else the one of the four that most stands on. Weighing all
 # four in every scan put a wall that the floor's leftovers touched before the floor in 9 of the 90 scenes
 STANDS_WITHIN = 0.08  # m: a segment whose lowest points lie this close to a plane stands on it

@@ -305,12 +305,12 @@ def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_pat
         assert window.open_scan(str(tmp_path / f"room{factor}.png"))
         qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
         assert ("are the depth's units right?" in window.optimize.scan_label.text()) == doubted
-        assert "taken as rolled" not in window.optimize.scan_label.text()
+        assert "rolled (portrait)" not in window.optimize.scan_label.text()
     turned = render.camera
     turned = type(turned)(turned.fy, turned.fx, turned.cy, turned.width - 1 - turned.cx, turned.height, turned.width)
     save_scan(Scan(np.ascontiguousarray(np.rot90(render.depth)), turned, None), tmp_path / "portrait.png")
     window.optimize.scene = None
     assert window.open_scan(str(tmp_path / "portrait.png"))  # the same room, the camera held in portrait
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
-    assert "the camera is taken as rolled (portrait" in window.optimize.scan_label.text()
+    assert "rolled (portrait" in window.optimize.scan_label.text()
     assert "(no floor found)" not in window.optimize.scan_label.text()

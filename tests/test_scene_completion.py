@@ -179,7 +179,7 @@ def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tm
     floor = segment_scan(upright.depth, cam, source="upright").floor
     out = tmp_path / "turned.ply"
     assert main(["complete", "default", str(path), "-o", str(out), "--all-objects", "--res", "64"]) == 0
-    assert "turned.png: the floor found lies beside or above the camera: the camera is taken as rolled" in capsys.readouterr().out
+    assert "turned.png: the floor found is not below the camera: the camera is taken as looking down steeply, rolled" in capsys.readouterr().out
     meta = json.loads(out.with_suffix(".json").read_text())
     assert np.degrees(np.arccos(np.dot(meta["floor"]["normal"], R[:3, :3] @ floor.normal))) < 2
     assert abs(meta["floor"]["offset"] - floor.offset) < 0.02
