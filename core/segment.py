@@ -55,7 +55,8 @@ class Segmentation:
         if self.floor is None or self.floor.normal @ np.array([0.0, -1.0, 0.0]) > np.cos(np.radians(45)):
             return None
         return (f"{self.source}: the floor found is not below the camera: the camera is taken as looking down "
-                f"steeply, rolled (portrait) or upside down; if that plane is a wall, the objects come out lying down")
+                "steeply, rolled (portrait) or upside down; if that plane is a wall, the objects come out lying "
+                "down")
 
     def units_doubt(self) -> str | None:
         """Why the depth's units look wrong, if they do. ``segment_scan`` refuses a scan off by 1000 (its
@@ -121,12 +122,13 @@ DEPTH_UNITS = ("a 16-bit PNG's values are divided by depth_scale, 1000 unless it
                "otherwise; float images are taken as they are")
 
 
-DOWNS = ((0.0, 1.0, 0.0), (0.0, 0.5, 0.866), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))  # where the
-# floor is looked for, in the camera's frame (each within 45 degrees): below an upright camera, ahead of one
-# looking down steeply (60 degrees: a table top's or a robot's view), beside one rolled a quarter turn (a phone
-# or a sensor held in portrait), above one upside down. Below a camera in portrait may lie a side wall: the plane below is the
-# floor if anything stands on it (``_standing``), else the one of the four that most stands on. Weighing all
-# four in every scan put a wall that the floor's leftovers touched before the floor in 9 of the 90 scenes
+DOWNS = ((0.0, 1.0, 0.0), (0.0, 0.5, 0.866), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), (0.0, -1.0, 0.0))
+# Where the floor is looked for, in the camera's frame, each within 45 degrees: below an upright camera, ahead of
+# one looking down steeply (60 degrees: a table top's or a robot's view), beside one rolled a quarter turn (a
+# phone or a sensor held in portrait), above one upside down. Below a camera in portrait may lie a side wall:
+# the plane below is the floor if anything stands on it (``_standing``), else the plane of the other directions
+# that most stands on. Weighing all of them in every scan took a wall that the floor's leftovers touched for the
+# floor in 9 of the 90 evaluation scenes.
 STANDS_WITHIN = 0.08  # m: a segment whose lowest points lie this close to a plane stands on it
 
 
@@ -136,11 +138,11 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     """Find the floor and other large planes, drop them, and cut the rest into connected segments.
 
     A plane counts only if it holds ``min_plane_share`` of the remaining points and spans more than
-    ``plane_extent`` (a chair's seat is a plane too, but a small one). The floor is the plane most
-    facing up within 45 degrees, below the camera or beside or above it (``DOWNS``: a camera rolled a
-    quarter or half turn), whichever the segments stand on. Segments connect neighbouring pixels whose
-    points lie close in 3D; those under ``min_pixels`` are dropped as clutter. The depth must be in metres (the noise model
-    and the plane sizes are): ``source`` names it in the error otherwise.
+    ``plane_extent`` (a chair's seat is a plane too, but a small one). The floor is a plane facing up,
+    below the camera, or ahead of, beside or above one tilted, rolled or upside down (``DOWNS``), the
+    one the segments stand on. Segments connect neighbouring pixels whose points lie close in 3D; those
+    under ``min_pixels`` are dropped as clutter. The depth must be in metres (the noise model and the
+    plane sizes are): ``source`` names it in the error otherwise.
     """
     pts, _, _ = back_project(depth, camera)
     valid = np.isfinite(pts).all(-1)
@@ -196,8 +198,8 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
         if len(idx) < 3 * min_pixels or len(planes) == max_planes:
             break
         sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
-        if floor is None:  # the floor first: camera upright within 45 degrees
-            accept = lambda n: n @ -down > np.cos(np.radians(45))  # below the camera
+        if floor is None:  # the floor first: its normal within 45 degrees of -down
+            accept = lambda n: n @ -down > np.cos(np.radians(45))
         else:  # then walls, upright
             accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
         try:
