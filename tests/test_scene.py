@@ -156,13 +156,7 @@ def test_a_camera_looking_down_steeply_finds_the_floor(pitch, monkeypatch):
 
     def steep(rng, target_xz):
         eye = np.array([target_xz[0], 1.6, target_xz[1] + 1.25 / np.tan(np.radians(pitch))])
-        forward = np.array([target_xz[0], 0.35, target_xz[1]]) - eye
-        forward /= np.linalg.norm(forward)
-        right = np.cross(forward, [0.3, 1.0, 0.0])
-        right /= np.linalg.norm(right)
-        pose = np.eye(4)
-        pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(forward, right), forward, eye
-        return pose
+        return scene.looking_at(eye, np.array([target_xz[0], 0.35, target_xz[1]]), up=(0.3, 1.0, 0.0))
 
     monkeypatch.setattr(scene, "_camera_pose", steep)
     render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=CAMERA)
