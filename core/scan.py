@@ -455,14 +455,20 @@ def look_at_pose(azimuth_deg: float, elevation_deg: float, distance: float = 2.5
     """
     az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
     eye = distance * np.array([np.cos(el) * np.sin(az), np.sin(el), np.cos(el) * np.cos(az)])
-    forward = -eye / np.linalg.norm(eye)
-    right = np.cross(forward, [0.0, 1.0, 0.0])
+    return looking_at(eye, np.zeros(3))
+
+
+def looking_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> np.ndarray:
+    """Pose (camera-to-world) of an OpenCV camera (x right, y down, z forward) at ``eye`` looking at
+    ``target``, its image's up towards ``up`` (tilt ``up`` to roll it; looking along ``up``, x is +x)."""
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(forward, up)
     if np.linalg.norm(right) < 1e-6:
         right = np.array([1.0, 0.0, 0.0])
     right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
     pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(forward, right), forward, eye
     return pose
 
 

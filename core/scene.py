@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from .scan import Camera
+from .scan import Camera, looking_at
 
 HEIGHTS = (0.75, 1.0)  # metres: the height of a chair
 
@@ -94,17 +94,6 @@ def _camera_pose(rng: np.random.Generator, target_xz: np.ndarray) -> np.ndarray:
     eye = np.array([target_xz[0] + dist * np.sin(az), height, target_xz[1] + dist * np.cos(az)])
     return looking_at(eye, np.array([target_xz[0], target_y, target_xz[1]]))
 
-
-def looking_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 1.0, 0.0)) -> np.ndarray:
-    """Camera-to-world of an OpenCV camera (x right, y down, z forward) at ``eye`` looking at ``target``,
-    its image's up towards ``up`` (world y up; tilt ``up`` to roll the camera)."""
-    forward = target - eye
-    forward = forward / np.linalg.norm(forward)
-    right = np.cross(forward, up)
-    right /= np.linalg.norm(right)
-    pose = np.eye(4)
-    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, np.cross(forward, right), forward, eye
-    return pose
 
 
 def render_scene(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0, camera: Camera | None = None,

@@ -8,7 +8,7 @@ import trimesh
 
 from core.cli import main
 from core.fileio import DataError
-from core.scan import Camera, back_project, load_scan
+from core.scan import Camera, back_project, load_scan, looking_at
 from core.scene import render_scene
 from core.shapes import make_shape
 
@@ -156,7 +156,7 @@ def test_a_camera_looking_down_steeply_finds_the_floor(pitch, monkeypatch):
 
     def steep(rng, target_xz):
         eye = np.array([target_xz[0], 1.6, target_xz[1] + 1.25 / np.tan(np.radians(pitch))])
-        return scene.looking_at(eye, np.array([target_xz[0], 0.35, target_xz[1]]), up=(0.3, 1.0, 0.0))
+        return looking_at(eye, np.array([target_xz[0], 0.35, target_xz[1]]), up=(0.3, 1.0, 0.0))
 
     monkeypatch.setattr(scene, "_camera_pose", steep)
     render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=CAMERA)
