@@ -154,7 +154,8 @@ def _read_exr(path: Path) -> np.ndarray:
 def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray:
     """Depth image -> float32 (H, W) with NaN for missing pixels.
 
-    16-bit PNG: value / depth_scale (default 1000; TUM uses 5000), 0 = missing. Float TIFF/EXR/NPY/NPZ:
+    16-bit PNG: value / depth_scale (default 1000; TUM uses 5000), 0 or 65535 = missing (the latter some
+    sensors' and converters' mark for no return; 65.5 m is beyond any depth sensor). Float TIFF/EXR/NPY/NPZ:
     values as stored (depth_scale divides if given), non-positive or NaN = missing.
     """
     path = Path(path)
@@ -194,6 +195,8 @@ def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray
         raise DataError(f"{path}: a single-channel depth image was expected, found shape {depth.shape}")
     if np.issubdtype(depth.dtype, np.integer):
         out = depth.astype(np.float32) / float(depth_scale or 1000.0)
+        if depth.dtype == np.uint16:
+            out[depth == np.iinfo(np.uint16).max] = np.nan
     elif np.issubdtype(depth.dtype, np.floating):
         out = depth.astype(np.float32) / float(depth_scale or 1.0)
     else:

@@ -49,6 +49,7 @@ def test_png16_scales_and_missing_pixels(tmp_path):
     iio.imwrite(tmp_path / "d.png", raw)
     d = load_depth(tmp_path / "d.png")
     assert np.isnan(d[0, 0]) and d[0, 1] == 1.0 and d[1, 0] == 5.0
+    assert np.isnan(d[1, 1])  # 65535: no return, as some sensors mark it
     assert load_depth(tmp_path / "d.png", depth_scale=5000)[1, 0] == 1.0  # TUM
 
 
