@@ -147,6 +147,22 @@ def test_a_camera_in_portrait_takes_the_floor_not_the_side_wall_below_it():
     assert np.allclose([x.pixels for x in turned.segments], [x.pixels for x in upright.segments], rtol=0.01)
 
 
+def test_without_a_floor_in_view_a_side_wall_is_not_taken_for_it():
+    """The sample room scan with its floor gone (out of view): the side wall, a plane beside the camera like
+    a portrait camera's floor, has nothing standing on it, so there is no floor (gravity stays the camera's
+    -y) and the swivel chair is still a segment of its own."""
+    from core.segment import segment_scan
+
+    scan = load_scan(Path(__file__).parents[1] / "resources" / "scans" / "room_two_chairs.png")
+    upright = segment_scan(scan.depth, scan.camera)
+    depth = scan.depth.copy()
+    depth[np.abs(upright.floor.distance(upright.points)) < 0.05] = np.nan
+    seg = segment_scan(depth, scan.camera)
+    assert seg.floor is None and seg.floor_note() is None
+    swivel = upright.segments[0].pixels
+    assert any(abs(s.pixels - swivel) < 0.1 * swivel for s in seg.segments)  # less its feet
+
+
 @pytest.mark.parametrize("pitch", [50, 65, 80])
 def test_a_camera_looking_down_steeply_finds_the_floor(pitch, monkeypatch):
     """A camera 1.6 m high looking down at a chair at 50-80 degrees (a table top's or a robot's view), rolled
