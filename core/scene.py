@@ -95,7 +95,6 @@ def _camera_pose(rng: np.random.Generator, target_xz: np.ndarray) -> np.ndarray:
     return looking_at(eye, np.array([target_xz[0], target_y, target_xz[1]]))
 
 
-
 def render_scene(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0, camera: Camera | None = None,
                  noise: bool = True) -> SceneRender:
     """Place ``meshes`` (normalised, canonical pose) in a random room and ray-cast a depth image."""

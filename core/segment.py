@@ -52,7 +52,7 @@ class Segmentation:
     def floor_note(self) -> str | None:
         """What to tell the user when the floor was found elsewhere than below the camera (``DOWNS``): the
         camera is taken as looking down steeply, rolled or upside down, which is wrong if that plane is a wall."""
-        if self.floor is None or self.floor.normal @ np.array([0.0, -1.0, 0.0]) > np.cos(np.radians(45)):
+        if self.floor is None or self.floor.normal @ -np.array(DOWNS[0]) > FLOOR_CONE:
             return None
         return (f"{self.source}: the floor found is not below the camera: the camera is taken as looking down "
                 "steeply, rolled (portrait) or upside down; if that plane is a wall, the objects come out lying "
@@ -67,8 +67,8 @@ class Segmentation:
             height = float(self.floor.offset)  # the camera's, at the origin, above the floor
             if not CAMERA_HEIGHT[0] <= height <= CAMERA_HEIGHT[1]:
                 return (f"{self.source}: the camera sits {height:.2f} m above the floor found, not the "
-                        f"{CAMERA_HEIGHT[0]}-{CAMERA_HEIGHT[1]} m of a sensor scanning a room: are the depth's units right? "
-                        f"({DEPTH_UNITS})")
+                        f"{CAMERA_HEIGHT[0]}-{CAMERA_HEIGHT[1]} m of a sensor scanning a room: are the depth's "
+                        f"units right? ({DEPTH_UNITS})")
             return None
         median = float(np.nanmedian(self.points[..., 2]))
         if median < NO_FLOOR_DEPTH:
@@ -131,6 +131,7 @@ DOWNS = ((0.0, 1.0, 0.0), (0.0, 0.5, 0.866), (1.0, 0.0, 0.0), (-1.0, 0.0, 0.0), 
 # the camera's -y). Weighing all of them in every scan took a wall that the floor's leftovers touched for the
 # floor in 9 of the 90 evaluation scenes. Seen from high above, a chair's feet hide under its seat (its lowest
 # points 15 cm up at 65 degrees down, 52 cm at 80): the floor ahead is found by what else stands on it (a box).
+FLOOR_CONE = np.cos(np.radians(45))  # a floor's normal lies within 45 degrees of the direction it is looked for in
 STANDS_WITHIN = 0.08  # m: a segment whose lowest points lie this close to a plane stands on it
 
 
@@ -200,7 +201,7 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
             break
         sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
         if floor is None:  # the floor first: its normal within 45 degrees of -down
-            accept = lambda n: n @ -down > np.cos(np.radians(45))
+            accept = lambda n: n @ -down > FLOOR_CONE
         else:  # then walls, upright
             accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
         try:
@@ -218,7 +219,7 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
             continue  # a rejected proposal removes nothing
         plane = Plane(normal, offset, int(on.sum()))
         planes.append(plane)
-        floor = floor or (plane if facing_up > np.cos(np.radians(45)) else None)
+        floor = floor or (plane if facing_up > FLOOR_CONE else None)
         free &= ~near if plane is floor else ~on
     return planes, floor, free
 
@@ -235,8 +236,10 @@ def _standing(labels: np.ndarray, pts: np.ndarray, floor: Plane) -> int:
 
 
 def _touches_border(mask: np.ndarray) -> bool:
+    """Is the segment cut by the image border (the object may be partly out of view)?"""
     rows, cols = np.nonzero(mask)
-    return bool(rows.min() == 0 or cols.min() == 0 or rows.max() == mask.shape[0] - 1 or cols.max() == mask.shape[1] - 1)
+    H, W = mask.shape
+    return bool(rows.min() == 0 or cols.min() == 0 or rows.max() == H - 1 or cols.max() == W - 1)
 
 
 def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:

@@ -4,10 +4,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 torch.set_num_threads(1)  # tiny models: one thread is fastest and immune to a busy machine
+
+PORTRAIT = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # upright camera frame -> turned:
+# x' = y, y' = -x
+
+
+def portrait(scan):
+    """A scan turned into portrait: the image rotated 90 degrees (pixel (u, v) -> (v, W-1-u)), the
+    intrinsics with it; ``PORTRAIT`` maps the upright camera's frame into the turned one's."""
+    from core.scan import Camera, Scan
+
+    cam = scan.camera
+    turned = Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width)
+    return Scan(np.ascontiguousarray(np.rot90(scan.depth)), turned, None, "turned")
+
 
 TINY_SPECS = {
     "CodeLength": 8,

@@ -297,6 +297,7 @@ def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_pat
     from core.scan import save_scan, Scan
     from core.scene import render_scene, sensor_camera
     from core.shapes import make_shape
+    from tests.conftest import portrait
 
     render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=sensor_camera(320, 240))
     for factor, doubted in ((1, False), (5, True)):
@@ -306,9 +307,7 @@ def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_pat
         qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
         assert ("are the depth's units right?" in window.optimize.scan_label.text()) == doubted
         assert "rolled (portrait)" not in window.optimize.scan_label.text()
-    turned = render.camera
-    turned = type(turned)(turned.fy, turned.fx, turned.cy, turned.width - 1 - turned.cx, turned.height, turned.width)
-    save_scan(Scan(np.ascontiguousarray(np.rot90(render.depth)), turned, None), tmp_path / "portrait.png")
+    save_scan(portrait(Scan(render.depth, render.camera, None)), tmp_path / "portrait.png")
     window.optimize.scene = None
     assert window.open_scan(str(tmp_path / "portrait.png"))  # the same room, the camera held in portrait
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)

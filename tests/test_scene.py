@@ -11,6 +11,7 @@ from core.fileio import DataError
 from core.scan import Camera, back_project, load_scan, looking_at
 from core.scene import render_scene
 from core.shapes import make_shape
+from tests.conftest import PORTRAIT, portrait
 
 CAMERA = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
 
@@ -136,13 +137,11 @@ def test_a_camera_in_portrait_takes_the_floor_not_the_side_wall_below_it():
     from core.segment import segment_scan
 
     scan = load_scan(Path(__file__).parents[1] / "resources" / "scans" / "room_two_chairs.png")
-    cam = scan.camera
-    upright = segment_scan(scan.depth, cam)
-    turned = segment_scan(np.ascontiguousarray(np.rot90(scan.depth)),
-                          Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width))
-    R = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # camera x' = y, y' = -x
+    upright = segment_scan(scan.depth, scan.camera)
+    turned_scan = portrait(scan)
+    turned = segment_scan(turned_scan.depth, turned_scan.camera)
     assert upright.floor_note() is None and "rolled (portrait)" in turned.floor_note()
-    assert np.degrees(np.arccos(min(turned.floor.normal @ R @ upright.floor.normal, 1.0))) < 1
+    assert np.degrees(np.arccos(min(turned.floor.normal @ PORTRAIT @ upright.floor.normal, 1.0))) < 1
     assert abs(turned.floor.offset - upright.floor.offset) < 0.01
     assert np.allclose([x.pixels for x in turned.segments], [x.pixels for x in upright.segments], rtol=0.01)
 

@@ -20,6 +20,7 @@ from core.scene import render_scene
 from core.scan import back_project, Camera, load_scan, save_scan, Scan, sim3_scale
 from core.segment import Plane, Segment, Segmentation, segment_scan
 from core.shapes import make_shape
+from tests.conftest import PORTRAIT, portrait
 
 
 @pytest.fixture(scope="module")
@@ -170,13 +171,10 @@ def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tm
     """The scene turned into portrait (the image rotated 90 degrees, the intrinsics with it): the floor lies
     beside the camera, not below it; found there, the chairs come out posed as in the camera's turned frame."""
     upright = load_scan(scene)
-    cam = upright.camera
-    turned = Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width)
-    # pixel (u, v) -> (v, W-1-u): camera x' = y, y' = -x
     R = np.eye(4)
-    R[:3, :3] = [[0, 1, 0], [-1, 0, 0], [0, 0, 1]]
-    path = save_scan(Scan(np.ascontiguousarray(np.rot90(upright.depth)), turned, None, "turned"), tmp_path / "turned.png")
-    floor = segment_scan(upright.depth, cam, source="upright").floor
+    R[:3, :3] = PORTRAIT
+    path = save_scan(portrait(upright), tmp_path / "turned.png")
+    floor = segment_scan(upright.depth, upright.camera, source="upright").floor
     out = tmp_path / "turned.ply"
     assert main(["complete", "default", str(path), "-o", str(out), "--all-objects", "--res", "64"]) == 0
     assert "turned.png: the floor found is not below the camera: the camera is taken as looking down steeply, rolled" in capsys.readouterr().out
