@@ -131,6 +131,37 @@ def test_a_seat_above_its_base_joins_it_but_a_box_beside_does_not():
     assert len({*groups[0], *groups[1], *groups[3], *groups[4]}) == 4
 
 
+def test_pieces_under_a_floating_object_join_it_and_other_pieces_stay_clutter():
+    """Scene 2023's far swivel chair: its base lost in the floor's band, its column came apart in pieces
+    smaller than a segment, and its seat floated. Pieces under the floating seat join it; a piece as small
+    beside it (a speck of the floor or a wall), one under a chair that stands on the floor (a leg's noisy
+    blob: it has its legs) and a small thing on their own stay clutter."""
+    from core.segment import Plane, _by_size, _join_pieces
+
+    rng = np.random.default_rng(2)
+
+    def blob(lo, hi, n):
+        return rng.uniform(lo, hi, (n, 3))
+
+    parts = [blob([1.0, 0.3, 2.0], [1.4, 0.8, 2.4], 3000),       # 1: seat and back, floating
+             blob([2.0, 0.0, 2.0], [2.4, 0.9, 2.4], 2500),       # 2: a chair standing on the floor
+             blob([1.18, 0.05, 2.18], [1.22, 0.12, 2.22], 60),   # 3-5: the first one's column, in pieces
+             blob([1.18, 0.13, 2.18], [1.22, 0.20, 2.22], 50),
+             blob([1.18, 0.21, 2.18], [1.22, 0.28, 2.22], 40),
+             blob([1.45, 0.0, 2.1], [1.5, 0.05, 2.2], 60),        # 6: a speck 5 cm beside the seat
+             blob([0.2, 0.0, 2.1], [0.3, 0.1, 2.2], 100),         # 7: a small thing on its own
+             blob([2.1, 0.02, 2.1], [2.15, 0.08, 2.15], 60)]     # 8: a piece under the standing chair
+    pts = np.concatenate(parts)[None]
+    truth = np.concatenate([np.full(len(p), k + 1) for k, p in enumerate(parts)])[None]
+    objects = np.where(truth <= 2, truth, 0)
+    labels = _by_size(_join_pieces(objects, np.where(truth > 2, truth, 0), pts, Plane(np.array([0.0, 1.0, 0.0]), 0.0, 0)))
+    for k in (3, 4, 5):
+        assert set(np.unique(labels[truth == k]).tolist()) == {1}  # the column joined its seat
+    for k in (6, 7, 8):
+        assert set(np.unique(labels[truth == k]).tolist()) == {0}  # clutter
+    assert set(np.unique(labels[truth == 2]).tolist()) == {2}
+
+
 def test_a_camera_in_portrait_takes_the_floor_not_the_side_wall_below_it():
     """The sample room scan turned into portrait: below the camera now lies the room's side wall, a plane
     facing up in the camera's frame; the floor, beside the camera, is the one the chairs stand on."""
