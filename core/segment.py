@@ -347,15 +347,16 @@ def _join_pieces(labels: np.ndarray, pieces: np.ndarray, pts: np.ndarray, floor:
             floating.append((k, bottom, _footprint(members, floor)))
     if not floating:
         return out
-    for p in range(1, pieces.max() + 1):
-        mask = pieces == p
-        if not mask.any():
-            continue
-        members = pts[mask]
+    flat = pieces.ravel()
+    where = np.flatnonzero(flat > 0)
+    where = where[np.argsort(flat[where], kind="stable")]  # each piece's pixels together
+    starts = np.flatnonzero(np.diff(flat[where])) + 1
+    for piece in np.split(where, starts) if len(where) else []:
+        members = pts.reshape(-1, 3)[piece]
         top, box = float(np.percentile(floor.distance(members), 98)), _footprint(members, floor)
         for k, bottom, footprint in floating:
             if top < bottom + STANDS_WITHIN and _overlap(footprint, box) >= overlap:
-                out[mask] = k
+                out.reshape(-1)[piece] = k
                 break
     return out
 
