@@ -166,18 +166,19 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         keep = np.zeros(depth.shape, bool)
         keep[valid] = free
         labels = _components(pts, keep, min_pixels // PIECE_SHARE, camera.fx)
-        standing = _standing(_by_size(labels, min_pixels), pts, floor)
+        segments = _by_size(labels, min_pixels)  # the pieces below that are kept for _join_pieces
+        standing = _standing(segments, pts, floor)
         if i > 0 and standing == 0:
             continue  # a plane beside or above the camera that nothing stands on is a wall, not the floor
         if best is None or standing > best[0]:  # ties: the first (upright)
-            best = standing, planes, floor, labels
+            best = standing, planes, floor, labels, segments
         if i == 0 and standing > 0:
             break  # an upright camera's floor with things standing on it, as in most scans: look no further
     if best is None:  # no floor (and so no walls): every point may be an object
         planes, floor, labels = [], None, _components(pts, valid, min_pixels, camera.fx)
     else:
-        _, planes, floor, labels = best
-        objects = _merge_stacked(_by_size(labels, min_pixels), pts, floor)
+        _, planes, floor, labels, segments = best
+        objects = _merge_stacked(segments, pts, floor)
         labels = _by_size(_join_pieces(objects, np.where(objects > 0, 0, labels), pts, floor))
     segments = []
     for k in range(1, labels.max() + 1):
@@ -306,12 +307,7 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
                     or (part and covered(a, b, part_reach) and near(a, b))):
                 parent[root(b)] = root(a)
     merged = np.array([0] + [root(k) for k in range(1, count + 1)])
-    out = merged[np.maximum(labels, 0)] * (labels > 0)
-    sizes = np.bincount(out.ravel(), minlength=count + 1)
-    order = [k for k in np.argsort(-sizes) if k > 0 and sizes[k] > 0]
-    rank = np.zeros(count + 1, int)
-    rank[order] = np.arange(1, len(order) + 1)
-    return np.where(labels >= 0, rank[out], labels)
+    return _by_size(np.where(labels > 0, merged[np.maximum(labels, 0)], labels))
 
 
 def _footprint(points: np.ndarray, floor: Plane) -> np.ndarray:
@@ -351,8 +347,9 @@ def _join_pieces(labels: np.ndarray, pieces: np.ndarray, pts: np.ndarray, floor:
     where = np.flatnonzero(flat > 0)
     where = where[np.argsort(flat[where], kind="stable")]  # each piece's pixels together
     starts = np.flatnonzero(np.diff(flat[where])) + 1
+    flat_pts = pts.reshape(-1, 3)
     for piece in np.split(where, starts) if len(where) else []:
-        members = pts.reshape(-1, 3)[piece]
+        members = flat_pts[piece]
         top, box = float(np.percentile(floor.distance(members), 98)), _footprint(members, floor)
         for k, bottom, footprint in floating:
             if top < bottom + STANDS_WITHIN and _overlap(footprint, box) >= overlap:
@@ -404,11 +401,6 @@ def _components(pts: np.ndarray, keep: np.ndarray, min_pixels: int, focal: float
     n = int(keep.sum())
     graph = coo_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    sizes = np.bincount(comp)
-    order = np.argsort(-sizes)
-    rank = np.zeros(len(sizes), int)
-    big = sizes[order] >= min_pixels
-    rank[order[big]] = np.arange(1, big.sum() + 1)
     labels = np.zeros((H, W), int)
-    labels[keep] = rank[comp]
-    return labels
+    labels[keep] = comp + 1
+    return _by_size(labels, min_pixels)
