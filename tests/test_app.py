@@ -265,6 +265,8 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     assert window.viewer.face_count() == 0  # nothing was shown before: nothing is
     window.start_fit()
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)
+    # the worker thread ends before its result reaches the GUI thread: wait for that too, as the cancel above does
+    qtbot.waitUntil(lambda: "nearest training shape" in window.optimize.result_label.text(), timeout=10_000)
     assert window.optimize.result_label.text().count("nearest training shape") == 2
     assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
     assert window.export(str(tmp_path / "chairs.ply"))
