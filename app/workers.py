@@ -97,24 +97,43 @@ class JobService(QObject):
 
     The job is ``fn(progress, cancelled)``: it calls ``progress(payload)`` as it goes, polls
     ``cancelled()`` and raises ``Cancelled`` to stop; its return value arrives in ``finished``.
+    ``running`` stays true until that outcome has reached this object's (the GUI) thread, not only
+    until the worker ends, so "not running" means the result is in the owner's hands.
     """
 
     progress = Signal(object)
     finished = Signal(object)
     cancelled = Signal()
     failed = Signal(str)
+    _outcome = Signal(str, object)  # the worker's outcome (signal name, args), delivered on this object's thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._undelivered = 0  # outcomes a worker has sent that this object's thread has not yet received
+        self._lock = threading.Lock()
+        self._outcome.connect(self._deliver)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive() or self._undelivered > 0
+
+    def _send(self, name: str, *args) -> None:  # on the worker thread
+        with self._lock:
+            self._undelivered += 1
+        self._outcome.emit(name, args)
+
+    def _deliver(self, name: str, args: tuple) -> None:
+        """On this object's thread: idle first, so that the owner's slot may start the next job."""
+        with self._lock:
+            self._undelivered -= 1
+        getattr(self, name).emit(*args)
 
     def start(self, fn: Callable[[Callable[[object], None], Callable[[], bool]], object]) -> None:
-        if self.running:
+        """Start ``fn``. After ``cancel()`` and ``wait()`` a new job may start before the old outcome
+        has arrived; the owner drops that outcome as stale."""
+        if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("a job is already running")
         self._cancel.clear()
 
@@ -123,11 +142,11 @@ class JobService(QObject):
             try:
                 result = fn(self.progress.emit, self._cancel.is_set)
             except Cancelled:
-                self.cancelled.emit()
+                self._send("cancelled")
             except Exception as e:  # reported to the user; the previous state stays intact
-                self.failed.emit(f"{type(e).__name__}: {e}")
+                self._send("failed", f"{type(e).__name__}: {e}")
             else:
-                self.finished.emit(result)
+                self._send("finished", result)
 
         self._thread = threading.Thread(target=work, name="job", daemon=True)
         self._thread.start()

@@ -234,27 +234,26 @@ def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=p
     return rows
 
 
-# How resources/recipe/train_default.sh made the default model's data (its held-out chairs are the test split).
-RECIPE_DATA = {"category": "chairs", "count": 120, "seed": 0, "samples": 250_000, "split_test": 0.2}
+# How resources/recipe/train_default.sh makes the default model's data; its pinned test split names the held-out chairs.
+RECIPE_DATA = {"category": "chairs", "seed": 0, "samples": 250_000, "split": "recipe/chairs_test.json"}
 
 
 def recipe_heldout(work: str | Path, count: int) -> tuple[Path, Path]:
     """Re-make the default model's first ``count`` held-out chairs exactly as its recipe did (same meshes,
     same samples); returns (data folder, split file). Resumable: what ``work`` holds is kept."""
-    import os
-
-    from .samples import held_out, prepare
-    from .shapes import synth
+    from .bundle import RESOURCES, read_split
+    from .fileio import atomic_write
+    from .samples import prepare
+    from .shapes import make_shape
 
     work, r = Path(work), RECIPE_DATA
-    paths = synth(r["category"], r["count"], r["seed"], work / "meshes" / r["category"], progress=False)
-    names = sorted(held_out([p.stem for p in paths], r["split_test"], r["seed"]))[:count]
     chosen = work / "heldout" / r["category"]
     chosen.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        link = chosen / f"{name}.ply"
-        if not link.exists():
-            os.symlink((work / "meshes" / r["category"] / f"{name}.ply").resolve(), link)
+    for *_, name in read_split(RESOURCES / r["split"])[:count]:
+        path = chosen / f"{name}.ply"
+        if not path.exists():
+            mesh = make_shape(r["category"], int(name.rsplit("_", 1)[1]))
+            atomic_write(path, lambda tmp: mesh.export(tmp, file_type="ply"))
     # every chosen mesh is a test shape: half the samples, the wide variance, the recipe's seed
     prepare(chosen, work / "data", split_test=1.0, samples=r["samples"], seed=r["seed"], progress=False)
     return work / "data", work / "data" / "splits" / f"{r['category']}_test.json"

@@ -291,7 +291,7 @@ def cmd_bench(a) -> None:
         from .bench import bench_app
         from .bundle import RESOURCES, open_model
 
-        bench_app(open_model(a.model or "default"), a.scan or RESOURCES / "scans" / "chair_00001_front_left.png")
+        bench_app(open_model(a.model or "default"), a.scan or RESOURCES / "scans" / "chair_00000_front_left.png")
     elif a.what in ("fit", "scenes"):
         from .bench import bench_fit, bench_scenes
         from .bundle import open_model

@@ -27,6 +27,20 @@ def window(qtbot, tmp_path, monkeypatch):
     return w
 
 
+def test_job_runs_until_its_outcome_reaches_the_gui_thread(qtbot):
+    """A job's thread ends before its queued result is delivered: until then the service still counts
+    as running, so nobody reads a half-finished state or starts a job that would get the old result."""
+    from app.workers import JobService
+
+    job, results = JobService(), []
+    job.finished.connect(lambda r: results.append((r, job.running)))
+    job.start(lambda progress, cancelled: 42)
+    job.wait()  # the worker has ended; no event has been processed yet
+    assert job.running and results == []
+    qtbot.waitUntil(lambda: not job.running, timeout=5_000)
+    assert results == [(42, False)]  # delivered, and the owner's slot already saw the service idle
+
+
 def test_opens_default_model_and_shows_a_shape(window, qtbot, tmp_path):
     wait_for_mesh(qtbot, window, 64)
     assert "default" in window.windowTitle()
@@ -100,7 +114,7 @@ def test_event_loop_stays_responsive_while_meshing_and_fitting(window, qtbot):
     # the issue asks for 100 ms: measured 30-90 ms on a 2-core box with software GL; room for slower CI runners
     assert worst < 0.2, sorted(probe.lags)[-5:]
 
-    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
+    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00000_front_left.png"
     assert window.open_scan(str(scan))
     window.optimize.iterations.setValue(10)
     probe = LagProbe()
@@ -118,7 +132,7 @@ def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
     from core.bundle import load_bundle
 
     wait_for_mesh(qtbot, window, 64)
-    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00001_front_left.png"
+    scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00000_front_left.png"
     assert window.open_scan(str(scan))
     assert window.viewer.points_actor is not None and window.viewer.points.n_points > 1000
     clean = window.viewer.points.points.copy()
@@ -152,8 +166,8 @@ def test_cancelled_fit_changes_nothing(window, qtbot):
     window.start_fit()
     qtbot.waitUntil(lambda: len(window.optimize._losses) > 0, timeout=60_000)
     window.fitter.cancel()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
-    qtbot.waitUntil(lambda: "cancelled" in window.optimize.result_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)  # not running: the outcome has arrived
+    assert "cancelled" in window.optimize.result_label.text()
     assert window.explore._names() == names and window.fitted is None
 
 
@@ -260,13 +274,11 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     window.start_fit()
     qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
     window.fitter.cancel()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
-    qtbot.waitUntil(lambda: "cancelled" in window.optimize.result_label.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)  # not running: the outcome has arrived
+    assert "cancelled" in window.optimize.result_label.text()
     assert window.viewer.face_count() == 0  # nothing was shown before: nothing is
     window.start_fit()
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)
-    # the worker thread ends before its result reaches the GUI thread: wait for that too, as the cancel above does
-    qtbot.waitUntil(lambda: "nearest training shape" in window.optimize.result_label.text(), timeout=10_000)
     assert window.optimize.result_label.text().count("nearest training shape") == 2
     assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
     assert window.export(str(tmp_path / "chairs.ply"))

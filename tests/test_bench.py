@@ -52,8 +52,8 @@ def test_recipe_heldout_remakes_the_default_models_test_chairs(tmp_path):
 
     data, split = recipe_heldout(tmp_path, 1)
     entries = read_split(split)
-    assert [e[2] for e in entries] == ["chairs_00001"]  # the first held-out chair (resources/scans has it too)
-    pos, neg = read_sdf_npz(data / "SdfSamples" / entries[0][0] / entries[0][1] / "chairs_00001.npz")
+    assert [e[2] for e in entries] == ["chairs_00000"]  # the first held-out chair (resources/scans has it too)
+    pos, neg = read_sdf_npz(data / "SdfSamples" / entries[0][0] / entries[0][1] / "chairs_00000.npz")
     assert len(pos) + len(neg) == 125_000  # the recipe's test shapes: half of 250,000
 
 
