@@ -101,24 +101,23 @@ def test_full_disk_while_caching_samples_is_a_clear_error(tiny_data, tmp_path, m
     assert not list(exp.rglob("*.npy"))  # no half-written cache left behind
 
 
-def test_default_recipe_stages_chain():
-    """The shipped recipe: one network through every stage, each restart at lr 1e-4 where the last ended."""
+def test_the_shipped_model_is_what_its_recipe_makes():
+    """resources/recipe made resources/default.safetensors: the same network, one code per chair of the pinned
+    training split (in its order), none for the held-out chairs, and a checkpoint at the recipe's last epoch."""
     import json
     from pathlib import Path
 
-    from core.train import make_schedule
+    from core.bundle import open_model, read_split
+    from core.model import Architecture
 
     recipe = Path(__file__).resolve().parent.parent / "resources" / "recipe"
-    files = [recipe / "specs.json", *sorted(recipe.glob("specs_stage*.json"), key=lambda f: int(f.stem.removeprefix("specs_stage")))]
-    assert len(files) >= 3
-    stages = [json.loads(f.read_text()) for f in files]
-    for before, stage in zip(stages, stages[1:]):
-        assert stage["NetworkSpecs"] == before["NetworkSpecs"] and stage["CodeLength"] == before["CodeLength"]
-        first = before["NumEpochs"] + 1
-        assert stage["NumEpochs"] > before["NumEpochs"]
-        decoder, codes = (make_schedule(s) for s in stage["LearningRateSchedule"])
-        assert decoder(first) == pytest.approx(1e-4) and codes(first) == pytest.approx(1e-3)
-        assert decoder(stage["NumEpochs"]) < decoder(first) / 4  # annealed by the end of the stage
+    specs = json.loads((recipe / "specs.json").read_text())
+    bundle = open_model("default")
+    assert Architecture.from_specs(specs) == bundle.arch
+    assert bundle.latents.names == [e[2] for e in read_split(recipe / specs["TrainSplit"])]
+    assert not {e[2] for e in read_split(recipe / specs["TestSplit"])} & set(bundle.latents.names)
+    last = (recipe / "checkpoint" / "Logs.csv").read_text().strip().splitlines()[-1]
+    assert int(last.split(",")[0]) == specs["NumEpochs"]
 
 
 def test_a_narrow_net_whose_default_init_starts_beyond_the_clamp_still_trains(tiny_data, tmp_path):
