@@ -131,6 +131,31 @@ def test_a_seat_above_its_base_joins_it_but_a_box_beside_does_not():
     assert len({*groups[0], *groups[1], *groups[3], *groups[4]}) == 4
 
 
+def test_a_column_hidden_behind_a_floating_back_joins_it_but_a_box_in_front_does_not():
+    """Scene 2017 of the evaluation's third set: a swivel chair seen from behind (the camera at the origin,
+    y up). Its back floats, its seat hidden behind it, and its column stands 12 cm further away, not near it
+    in 3D: it stands where the back hides the floor, so it joins. A box as tall, as far in front of the back,
+    and one beside the column stay apart."""
+    from core.segment import Plane, _merge_stacked
+
+    rng = np.random.default_rng(2)
+
+    def blob(lo, hi, n):
+        return rng.uniform(lo, hi, (n, 3))
+
+    parts = [blob([-0.25, 0.58, 2.70], [0.25, 0.98, 2.82], 4000),  # 1: the back, floating
+             blob([-0.05, 0.05, 2.94], [0.05, 0.54, 3.06], 800),   # 2: the column, behind it
+             blob([-0.10, 0.05, 2.30], [0.10, 0.50, 2.45], 800),   # 3: a box in front of the back
+             blob([0.60, 0.05, 2.90], [0.80, 0.50, 3.00], 800)]    # 4: a box beside the column
+    pts = np.concatenate(parts)[None]
+    labels = np.concatenate([np.full(len(p), k + 1) for k, p in enumerate(parts)])[None]
+    merged = _merge_stacked(labels, pts, Plane(np.array([0.0, 1.0, 0.0]), 0.0, 0))
+    groups = [set(np.unique(merged[labels == k]).tolist()) for k in (1, 2, 3, 4)]
+    assert all(len(g) == 1 for g in groups)
+    assert groups[0] == groups[1]  # the column joined its back
+    assert len({*groups[0], *groups[2], *groups[3]}) == 3
+
+
 def test_pieces_under_a_floating_object_join_it_and_other_pieces_stay_clutter():
     """Scene 2023's far swivel chair: its base lost in the floor's band, its column came apart in pieces
     smaller than a segment, and its seat floated. Pieces under the floating seat join it; a piece as small
