@@ -242,18 +242,13 @@ def recipe_heldout(work: str | Path, count: int) -> tuple[Path, Path]:
     """Re-make the default model's first ``count`` held-out chairs exactly as its recipe did (same meshes,
     same samples); returns (data folder, split file). Resumable: what ``work`` holds is kept."""
     from .bundle import RESOURCES, read_split
-    from .fileio import atomic_write
     from .samples import prepare
-    from .shapes import make_shape
+    from .shapes import synth
 
     work, r = Path(work), RECIPE_DATA
     chosen = work / "heldout" / r["category"]
-    chosen.mkdir(parents=True, exist_ok=True)
-    for *_, name in read_split(RESOURCES / r["split"])[:count]:
-        path = chosen / f"{name}.ply"
-        if not path.exists():
-            mesh = make_shape(r["category"], int(name.rsplit("_", 1)[1]))
-            atomic_write(path, lambda tmp: mesh.export(tmp, file_type="ply"))
+    for *_, name in read_split(RESOURCES / r["split"])[:count]:  # synth names each shape <category>_<seed>
+        synth(r["category"], 1, int(name.rsplit("_", 1)[1]), chosen, progress=False)
     # every chosen mesh is a test shape: half the samples, the wide variance, the recipe's seed
     prepare(chosen, work / "data", split_test=1.0, samples=r["samples"], seed=r["seed"], progress=False)
     return work / "data", work / "data" / "splits" / f"{r['category']}_test.json"
