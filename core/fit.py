@@ -34,6 +34,7 @@ class FitData:
     xyz: torch.Tensor  # (n, 3) in the model's normalised frame
     sdf: torch.Tensor  # (n,) target, or lower bound for free rows
     free: torch.Tensor  # (n,) bool
+    noise: float = 0.0  # depth noise of the scan the samples come from, model units (``scan.smooth_surface``)
 
     def __post_init__(self):
         n = len(self.xyz)
@@ -51,10 +52,10 @@ class FitData:
         return cls(rows[:, :3].contiguous(), rows[:, 3].contiguous(), torch.zeros(len(rows), dtype=torch.bool))
 
     def to(self, device) -> "FitData":
-        return FitData(self.xyz.to(device), self.sdf.to(device), self.free.to(device))
+        return FitData(self.xyz.to(device), self.sdf.to(device), self.free.to(device), self.noise)
 
     def subset(self, idx: torch.Tensor) -> "FitData":
-        return FitData(self.xyz[idx], self.sdf[idx], self.free[idx])
+        return FitData(self.xyz[idx], self.sdf[idx], self.free[idx], self.noise)
 
     @cached_property
     def _pools(self) -> tuple[torch.Tensor, torch.Tensor]:

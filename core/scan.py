@@ -394,7 +394,7 @@ def posed_samples(points: np.ndarray, normals: np.ndarray, noise: float, camera_
         moved = (outside @ camera_to_model[:3, :3].T + camera_to_model[:3, 3]).astype(np.float32)
         xyz, sdf = np.concatenate([xyz, moved]), np.concatenate([sdf, np.zeros(len(moved), np.float32)])
         is_free = np.concatenate([is_free, np.ones(len(moved), bool)])
-    return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free))
+    return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free), noise)
 
 
 def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, grow: float = 0.3,

@@ -1,9 +1,11 @@
+import dataclasses
 import json
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+import torch
 import trimesh
 
 from core.cli import main
@@ -138,6 +140,24 @@ def test_completion_samples_follow_the_paper(sphere_scan):
     assert np.allclose(r[:n], 0.52, atol=0.01) and np.allclose(r[n:2 * n], 0.48, atol=0.01)
     assert data.free[2 * n:].all() and not data.free[:2 * n].any()
     assert (r[2 * n:] > 0.5).all()  # free space lies outside the sphere, in front of the surface
+
+
+def test_a_noisy_scan_is_fitted_on_more_rows_held_more_firmly(tiny_experiment, sphere_scan, monkeypatch):
+    import core.completion as C
+    from core.bundle import load_bundle
+    tiny = load_bundle(tiny_experiment / "bundle.safetensors")
+    clean = completion_samples(sphere_scan)
+    noisy = completion_samples(dataclasses.replace(sphere_scan, depth=add_noise(sphere_scan.depth, 0.01, seed=1)))
+    assert clean.noise < C.NOISY <= noisy.noise  # the scan's own noise, model units, carried by every subset
+    assert noisy.subset(torch.arange(10)).noise == noisy.noise
+    calls = []
+    real = C.fit
+    monkeypatch.setattr(C, "fit", lambda *a, **k: calls.append((k["samples"], k["prior"])) or real(*a, **k))
+    for data in (clean, noisy):
+        C.fit_scan(tiny.decoder, data, tiny.latents.codes)
+    starts = C.SCAN_STARTS
+    assert calls[:starts + 1] == [(C.SCAN_ROWS, C.SCAN_PRIORS[0])] * starts + [(C.SCAN_ROWS, C.SCAN_PRIORS[1])]
+    assert calls[starts + 1:] == [(C.NOISY_ROWS, C.NOISY_PRIORS[0])] * starts + [(C.NOISY_ROWS, C.NOISY_PRIORS[1])]
 
 
 def test_render_and_complete_cli(tiny_experiment, tmp_path):
