@@ -289,7 +289,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
         the pose with that shape held: over the 43 scene chairs translation 1.68 -> 1.53 cm (median),
         rotation 0.60 -> 0.49 degrees, 37 -> 39 within bounds, for 5 % more time; then its height from the
         floor to its top, observed (``stand``)."""
-        data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera))
+        data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera), outside=outside)
         found = (fit_detail(bundle.decoder, data, codes, result.code, cancelled=cancelled) if again else
                  fit_scan(bundle.decoder, data, codes, cancelled=cancelled))
         result = replace(result, code=found.code, iterations=result.iterations + found.iterations,
@@ -301,8 +301,11 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     # points; its two LM stages from the training code that explains them best). From the joint code only
     # (its final stage), the shape stayed in whatever basin the pose search's start had found: median
     # Chamfer 2.26 against 1.98 over the 43 scene chairs, and single chairs at 34-41 where this gives 2-3.
-    # The silhouette's free space (as in the posed fit) is left out: over the 43 chairs and 44 of scenes
-    # never tuned on, median Chamfer 1.80 without it against 2.00 with it (mean 4.14 / 4.12)
+    # The silhouette's free space is in these samples: a segment can miss a part the camera saw (a swivel
+    # chair's star base, low enough to go with the floor), and fitted on all its rows (``NOISY_ROWS``) the
+    # shape then grew four legs where the camera saw the floor (scenes 23 and 2012: Chamfer x1e3 37 and 30;
+    # 1.6 and 6.8 with it). It was left out while the shape was fitted on 8192 rows: median 1.80 without it
+    # against 2.00 with it over 87 chairs, with the earlier default
     result = shape_then_pose(result, again=False)
     if progress:
         progress(0.8, result)
