@@ -66,9 +66,9 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
              **kwargs) -> FitResult:
     """A code for a scan's samples: LM in two stages (``SCAN_PRIORS``; a sensor's noisy scan ``NOISY_PRIORS``),
     the first from each of the ``SCAN_STARTS`` training codes that explain the samples best, the second from
-    the best of those with its prior centred on the training code nearest it; Adam (the official recipe) in one, at ``ADAM_SCAN_PRIOR``.
-    ``progress`` follows the chosen start (reported once the starts are done), then the second stage live;
-    the result's iterations and seconds count every start."""
+    the best of those with its prior centred on the training code nearest it; Adam (the official recipe) in
+    one, at ``ADAM_SCAN_PRIOR``. ``progress`` follows the chosen start (reported once the starts are done),
+    then the second stage live; the result's iterations and seconds count every start."""
     if method != "lm":
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
     device = next(decoder.parameters()).device
