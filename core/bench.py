@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .fileio import default_device
 from .meshing import mesh_code
 from .metrics import chamfer
 from .samples import ground_truth_points
@@ -17,8 +18,21 @@ from .model import Architecture, Decoder, latent_field
 REFERENCE_CHUNK = 2**18  # official deep_sdf/mesh.py evaluates the grid in chunks of 2^18 points
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a timer stops when the work is done."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _where(device: torch.device) -> str:
+    """The device a benchmark ran on, for its header: the GPU's name, or the CPU's thread count."""
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return f"CPU, {torch.get_num_threads()} torch threads"
+
+
 def box_sdf(x: torch.Tensor, centre, half) -> torch.Tensor:
-    q = (x - torch.tensor(centre, dtype=x.dtype)).abs() - torch.tensor(half, dtype=x.dtype)
+    q = (x - x.new_tensor(centre)).abs() - x.new_tensor(half)
     return q.clamp(min=0).norm(dim=1) + q.max(1).values.clamp(max=0)
 
 
@@ -59,17 +73,20 @@ def reference_values(decoder: nn.Module, z: torch.Tensor, res: int, max_points: 
     n = res + 1
     total = n ** 3
     todo = total if max_points is None else min(total, max_points)
-    ax = torch.linspace(-1, 1, n)
-    out = torch.empty(todo)
+    device = next(decoder.parameters()).device
+    ax = torch.linspace(-1, 1, n, device=device)
+    out = torch.empty(todo, device=device)
+    z = z.to(device)
     t0 = time.perf_counter()
     with torch.no_grad():
         for s in range(0, todo, REFERENCE_CHUNK):
-            lin = torch.arange(s, min(s + REFERENCE_CHUNK, todo))
+            lin = torch.arange(s, min(s + REFERENCE_CHUNK, todo), device=device)
             xyz = torch.stack([ax[lin // (n * n)], ax[(lin // n) % n], ax[lin % n]], 1)
             rows = torch.cat([z.reshape(1, -1).expand(len(lin), -1), xyz], 1)
             out[s:s + len(lin)] = decoder(rows)[:, 0]
+    _sync(device)
     seconds = (time.perf_counter() - t0) * total / todo
-    return (out.reshape(n, n, n).numpy() if todo == total else None), seconds
+    return (out.reshape(n, n, n).cpu().numpy() if todo == total else None), seconds
 
 
 def bench_mesh(resolutions=(64, 128, 256), bundle=None, exact_budget_s: float = 240.0,
@@ -84,14 +101,14 @@ def bench_mesh(resolutions=(64, 128, 256), bundle=None, exact_budget_s: float = 
 
     torch.manual_seed(0)
     if bundle is None:
-        model = AnalyticWrapped(Decoder(Architecture()).eval(), lambda x: analytic_chair(x, plate))
+        model = AnalyticWrapped(Decoder(Architecture()).eval().to(default_device()), lambda x: analytic_chair(x, plate))
         z = torch.randn(256) * 0.05
         decoder, field, ref_model = model.decoder, model.field(z), model
         what = f"paper-size decoder 8x512/L256 wrapped around an analytic chair ({plate}-thick back)"
     else:
         z = bundle.latents.codes[0]
         decoder, field, ref_model, what = bundle.decoder, None, bundle.decoder, "bundle decoder, code 0"
-    echo(f"bench mesh: {what}; {torch.get_num_threads()} torch threads")
+    echo(f"bench mesh: {what}; {_where(next(decoder.parameters()).device)}")
     # decoder throughput in reference style, to estimate the budget
     _, per_node = reference_values(ref_model, z, 63, max_points=REFERENCE_CHUNK // 4)
     per_node /= 64 ** 3
@@ -136,13 +153,14 @@ def bench_train(arch: Architecture | None = None, scenes: int = 16, samples: int
     from .train import PRESETS, AutoDecoder, train_step
 
     arch = arch or Architecture.from_specs(PRESETS["cpu"])
+    device = default_device()
     gen = torch.Generator().manual_seed(0)
-    model = AutoDecoder(arch, 96, 1.0, 1.0, gen).train()
+    model = AutoDecoder(arch, 96, 1.0, 1.0, gen).train().to(device)
     opt = torch.optim.Adam([{"params": model.decoder.parameters(), "lr": 1e-4},
                             {"params": model.codes.parameters(), "lr": 1e-3}])
-    batch = torch.randperm(96, generator=gen)[:scenes]
-    xyz = torch.rand(scenes, samples, 3, generator=gen) * 2 - 1
-    gt = torch.rand(scenes, samples, generator=gen) * 0.2 - 0.1
+    batch = torch.randperm(96, generator=gen)[:scenes].to(device)
+    xyz = (torch.rand(scenes, samples, 3, generator=gen) * 2 - 1).to(device)
+    gt = (torch.rand(scenes, samples, generator=gen) * 0.2 - 0.1).to(device)
 
     def step():
         train_step(model, opt, batch, xyz, gt, clamp=0.1, epoch=200, reg_lambda=1e-4)
@@ -154,15 +172,17 @@ def bench_train(arch: Architecture | None = None, scenes: int = 16, samples: int
     pts_s = steps * scenes * samples / (time.perf_counter() - t0)
     # forward + backward (two matmuls per layer) = 3x the forward FLOPs
     achieved = 3 * arch.flops_per_point() * pts_s
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
     a @ b
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(5):
         a @ b
+    _sync(device)
     peak = 5 * 2 * 2048**3 / (time.perf_counter() - t0)
     result = {"points_per_s": pts_s, "decoder_gflops": achieved / 1e9, "matmul_gflops": peak / 1e9, "ratio": achieved / peak}
     echo(f"bench train: {len(arch.dims)}x{max(arch.dims)} L{arch.latent_size}, {scenes} scenes x {samples} points "
-         f"per step, {torch.get_num_threads()} threads")
+         f"per step, {_where(device)}")
     echo(f"  {pts_s:,.0f} points/s = {achieved / 1e9:.1f} GFLOP/s; fp32 matmul {peak / 1e9:.1f} GFLOP/s; "
          f"ratio {result['ratio']:.2f}")
     return result
@@ -177,7 +197,8 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
 
     entries = read_split(split)[:count]
     echo(f"bench fit: {len(entries)} held-out shapes, {len(bundle.arch.dims)}x{max(bundle.arch.dims)} "
-         f"L{bundle.arch.latent_size}, mesh {res}^3, Chamfer x1e3 (official, unit-sphere frame)")
+         f"L{bundle.arch.latent_size}, mesh {res}^3, Chamfer x1e3 (official, unit-sphere frame), "
+         f"{_where(next(bundle.decoder.parameters()).device)}")
     echo(f"{'shape':>16} {'adam s':>8} {'lm s':>7} {'speed-up':>9} {'adam it':>8} {'lm it':>6} {'CD adam':>8} {'CD lm':>7}")
     rows = []
     for ds, cls, inst in entries:
@@ -216,7 +237,8 @@ def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=p
         sources.update(json.loads((Path(data_dir) / "splits" / f"{cls}_sources.json").read_text()))
     height = model_height(bundle.decoder, bundle.latents.codes)
     echo(f"bench scenes: {len(entries)} held-out shapes, one per sensor scene (640x480, noise on); "
-         f"posed = LM code fit with the true pose and mask; Chamfer x1e3, normalised frame")
+         f"posed = LM code fit with the true pose and mask; Chamfer x1e3, normalised frame; "
+         f"{_where(next(bundle.decoder.parameters()).device)}")
     echo(f"{'shape':>16} {'posed s':>8} {'pose-free s':>12} {'ratio':>7} {'CD posed':>9} {'CD free':>8} {'rot deg':>8} {'t cm':>6} {'scale %':>8}")
     rows = []
     for k, (ds, cls, inst) in enumerate(entries):
@@ -282,7 +304,7 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     adam_s, adam = timed(lambda: fit_scan(bundle.decoder, data, codes, "adam"))
     r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
     echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "
-         f"{torch.get_num_threads()} threads, scan {Path(scan_path).name}")
+         f"{_where(next(bundle.decoder.parameters()).device)}, scan {Path(scan_path).name}")
     echo(f"  slider preview 64^3: {r['preview_ms']:.0f} ms (target <= 150 ms); dense 64^3 {1e3 * preview_dense:.0f} ms -> {preview_dense / np.median(preview):.1f}x")
     echo(f"  full 128^3:          {r['full_s']:.2f} s (target <= 1.5 s); dense 128^3 {full_dense:.2f} s -> {full_dense / np.median(full):.1f}x")
     with torch.no_grad():  # the two fits' priors differ (LM's pulls towards a training code): compare the data term
@@ -356,7 +378,7 @@ def bench_train_quality(work: str | Path, seeds=(0, 1, 2), epochs: int = 1000, i
     init = init or DEFAULTS["DecoderInit"]
     code_std = DEFAULTS["CodeInitStdDev"] if code_std is None else code_std
     echo(f"bench train-quality: {len(entries)} training chairs x {samples} samples, 8x128 L64, "
-         f"{epochs} epochs, init {init}, code init std {code_std}, {threads} thread(s), mesh {res}^3")
+         f"{epochs} epochs, init {init}, code init std {code_std}, {_where(default_device())}, mesh {res}^3")
     echo(f"{'seed':>5} {'loss':>9} {'CD mean':>9} {'CD median':>10} {'s/ep start':>11} {'s/ep end':>9} {'end/start':>10}")
     rows = []
     for seed in seeds:

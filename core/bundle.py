@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .fileio import DataError, atomic_write, torch_load, zero_denormals
+from .fileio import DataError, atomic_write, default_device, torch_load, zero_denormals
 from .model import Architecture, Decoder, LatentTable
 
 FORMAT = "deepsdf-explorer-bundle"
@@ -83,8 +83,7 @@ def load_bundle(path: str | Path) -> Bundle:
     if latents.codes.shape[1] != arch.latent_size:
         raise DataError(f"{path}: codes have {latents.codes.shape[1]} dims, decoder expects {arch.latent_size}")
     require_finite(latents.codes, "codes", path)
-    decoder.eval()
-    return Bundle(decoder, latents, info)
+    return Bundle(decoder.eval().to(default_device()), latents, info)
 
 
 def require_finite(t: torch.Tensor, what: str, source: Path) -> None:
@@ -194,7 +193,7 @@ def import_experiment(exp_dir: str | Path, epoch: str = "latest", split: str | P
         raise DataError(f"{params_path}: no 'model_state_dict' entry")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     load_decoder_state(decoder, state, params_path)
-    decoder.eval()
+    decoder.eval().to(default_device())
 
     codes_path = exp_dir / "LatentCodes" / f"{epoch}.pth"
     codes = read_official_codes(codes_path)

@@ -90,6 +90,8 @@ def residuals(pred: torch.Tensor, data: FitData, clamp: float = CLAMP) -> torch.
 
 
 def objective(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float = CLAMP, prior: float = PRIOR) -> torch.Tensor:
+    device = next(decoder.parameters()).device
+    z, data = z.to(device), data.to(device)
     rows = torch.cat([z.reshape(1, -1).expand(len(data.xyz), -1), data.xyz], 1)
     return residuals(decoder(rows)[:, 0], data, clamp).abs().mean() + prior * (z ** 2).mean()
 
@@ -114,7 +116,7 @@ def fit_adam(decoder: Decoder, data: FitData, iterations: int = 800, samples: in
     gen = torch.Generator().manual_seed(seed)
     z = (torch.randn(decoder.arch.latent_size, generator=gen) * init_std).to(device).requires_grad_()
     opt = torch.optim.Adam([z], lr=lr)
-    result = FitResult(z.detach().clone(), method="adam")
+    result = FitResult(z.detach().cpu().clone(), method="adam")
     t0 = time.perf_counter()
     _frozen(decoder)
     try:
@@ -129,10 +131,10 @@ def fit_adam(decoder: Decoder, data: FitData, iterations: int = 800, samples: in
             opt.step()
             result.losses.append(loss.item())
             if progress:
-                progress(it, result.losses[-1], z.detach())
+                progress(it, result.losses[-1], z.detach().cpu())
     finally:
         _unfreeze(decoder)
-    result.code, result.iterations, result.seconds = z.detach().clone(), iterations, time.perf_counter() - t0
+    result.code, result.iterations, result.seconds = z.detach().cpu().clone(), iterations, time.perf_counter() - t0
     return result
 
 
@@ -200,7 +202,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
               (data, tol)] if quarter >= 256 else [(data, tol)]
     eye = torch.eye(L, device=device)
     a = torch.zeros(L, device=device) if anchor is None else anchor.detach().to(device)
-    result = FitResult(z.clone(), method="lm")
+    result = FitResult(z.cpu(), method="lm")
     t0 = time.perf_counter()
     _frozen(decoder)
     try:
@@ -233,7 +235,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
                 z, loss, it = z + step, new_loss, it + 1
                 result.losses.append(loss)
                 if progress:
-                    progress(it - 1, loss, z)
+                    progress(it - 1, loss, z.cpu())
             stalls = stalls + 1 if rel < stop_at else 0
             if stalls >= 2 or not improved:
                 if not phases:
@@ -242,7 +244,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
                 loss, stalls, mu = _loss(decoder, z, rows, clamp, prior, a), 0, damping
     finally:
         _unfreeze(decoder)
-    result.code, result.iterations, result.seconds = z.detach().clone(), len(result.losses) - 1, time.perf_counter() - t0
+    result.code, result.iterations, result.seconds = z.detach().cpu(), len(result.losses) - 1, time.perf_counter() - t0
     return result
 
 

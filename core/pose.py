@@ -125,6 +125,8 @@ def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: 
 
 def _loss(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> float:
     """The objective without gradients, the code folded into the biases (``latent_field``)."""
+    device = next(decoder.parameters()).device
+    pose, xyz, target, free, G = (t.to(device) for t in (pose, xyz, target, free, G))
     with torch.no_grad():
         x, s = to_model(pose, xyz, G)
         pred = latent_field(decoder, z)(x)
@@ -139,10 +141,13 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
     """Levenberg-Marquardt on (code, yaw, tilts, t, log s) from the given start; ``code_damping`` holds
     the code back (a large value fits the pose alone), ``scale_damping`` the scale."""
     t0 = time.perf_counter()
-    Gt = torch.as_tensor(G, dtype=torch.float32)
-    z, pose = z0.detach().clone().float(), torch.as_tensor(pose0, dtype=torch.float32).clone()
+    device = next(decoder.parameters()).device
+    xyz, target, free = xyz.to(device), target.to(device), free.to(device)
+    Gt = torch.as_tensor(G, dtype=torch.float32, device=device)
+    z = z0.detach().to(device, torch.float32, copy=True)
+    pose = torch.as_tensor(pose0, dtype=torch.float32).to(device, copy=True)
     L = len(z)
-    weights = torch.cat([torch.full((L,), code_damping), POSE_DAMPING])
+    weights = torch.cat([torch.full((L,), code_damping), POSE_DAMPING]).to(device)
     if scale_damping is not None:
         weights[-1] = scale_damping
     _frozen(decoder)
@@ -163,7 +168,7 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
             JtW = J.t() / r.abs().clamp(min=huber)
             n = len(r)
             H = JtW @ J / n
-            H[:L, :L] += 2 * prior / L * torch.eye(L)
+            H[:L, :L] += 2 * prior / L * torch.eye(L, device=device)
             g = JtW @ r / n
             g[:L] += 2 * prior / L * z
             scale = H.diagonal().mean().clamp(min=1e-12)
@@ -184,7 +189,7 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
                 break
     finally:
         _unfreeze(decoder)
-    return ObjectFit(z, pose_matrix(pose, Gt), loss, it, time.perf_counter() - t0)
+    return ObjectFit(z.cpu(), pose_matrix(pose, Gt), loss, it, time.perf_counter() - t0)
 
 
 def _yaw(fit: ObjectFit, G: np.ndarray) -> float:
