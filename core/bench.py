@@ -108,7 +108,7 @@ def bench_mesh(resolutions=(64, 128, 256), bundle=None, exact_budget_s: float = 
     else:
         z = bundle.latents.codes[0]
         decoder, field, ref_model, what = bundle.decoder, None, bundle.decoder, "bundle decoder, code 0"
-    echo(f"bench mesh: {what}; {_where(next(decoder.parameters()).device)}")
+    echo(f"bench mesh: {what}; {_where(decoder.device)}")
     # decoder throughput in reference style, to estimate the budget
     _, per_node = reference_values(ref_model, z, 63, max_points=REFERENCE_CHUNK // 4)
     per_node /= 64 ** 3
@@ -198,7 +198,7 @@ def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=prin
     entries = read_split(split)[:count]
     echo(f"bench fit: {len(entries)} held-out shapes, {len(bundle.arch.dims)}x{max(bundle.arch.dims)} "
          f"L{bundle.arch.latent_size}, mesh {res}^3, Chamfer x1e3 (official, unit-sphere frame), "
-         f"{_where(next(bundle.decoder.parameters()).device)}")
+         f"{_where(bundle.decoder.device)}")
     echo(f"{'shape':>16} {'adam s':>8} {'lm s':>7} {'speed-up':>9} {'adam it':>8} {'lm it':>6} {'CD adam':>8} {'CD lm':>7}")
     rows = []
     for ds, cls, inst in entries:
@@ -238,7 +238,7 @@ def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=p
     height = model_height(bundle.decoder, bundle.latents.codes)
     echo(f"bench scenes: {len(entries)} held-out shapes, one per sensor scene (640x480, noise on); "
          f"posed = LM code fit with the true pose and mask; Chamfer x1e3, normalised frame; "
-         f"{_where(next(bundle.decoder.parameters()).device)}")
+         f"{_where(bundle.decoder.device)}")
     echo(f"{'shape':>16} {'posed s':>8} {'pose-free s':>12} {'ratio':>7} {'CD posed':>9} {'CD free':>8} {'rot deg':>8} {'t cm':>6} {'scale %':>8}")
     rows = []
     for k, (ds, cls, inst) in enumerate(entries):
@@ -304,7 +304,7 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     adam_s, adam = timed(lambda: fit_scan(bundle.decoder, data, codes, "adam"))
     r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
     echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "
-         f"{_where(next(bundle.decoder.parameters()).device)}, scan {Path(scan_path).name}")
+         f"{_where(bundle.decoder.device)}, scan {Path(scan_path).name}")
     echo(f"  slider preview 64^3: {r['preview_ms']:.0f} ms (target <= 150 ms); dense 64^3 {1e3 * preview_dense:.0f} ms -> {preview_dense / np.median(preview):.1f}x")
     echo(f"  full 128^3:          {r['full_s']:.2f} s (target <= 1.5 s); dense 128^3 {full_dense:.2f} s -> {full_dense / np.median(full):.1f}x")
     with torch.no_grad():  # the two fits' priors differ (LM's pulls towards a training code): compare the data term

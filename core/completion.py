@@ -71,7 +71,7 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
     then the second stage live; the result's iterations and seconds count every start."""
     if method != "lm":
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
-    device = next(decoder.parameters()).device
+    device = decoder.device
     codes, data = codes.to(device), data.to(device)  # once, not in every stage
     starts = best_starts(decoder, codes, data, torch.Generator().manual_seed(0), SCAN_STARTS)
     rows, priors = _scan_settings(data)

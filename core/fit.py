@@ -90,7 +90,7 @@ def residuals(pred: torch.Tensor, data: FitData, clamp: float = CLAMP) -> torch.
 
 
 def objective(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float = CLAMP, prior: float = PRIOR) -> torch.Tensor:
-    device = next(decoder.parameters()).device
+    device = decoder.device
     z, data = z.to(device), data.to(device)
     rows = torch.cat([z.reshape(1, -1).expand(len(data.xyz), -1), data.xyz], 1)
     return residuals(decoder(rows)[:, 0], data, clamp).abs().mean() + prior * (z ** 2).mean()
@@ -111,7 +111,7 @@ def fit_adam(decoder: Decoder, data: FitData, iterations: int = 800, samples: in
              decrease_at: int = 400, init_std: float = 0.01, clamp: float = CLAMP, prior: float = PRIOR,
              seed: int = 0, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> FitResult:
     """The official reconstruction recipe."""
-    device = next(decoder.parameters()).device
+    device = decoder.device
     data = data.to(device)
     gen = torch.Generator().manual_seed(seed)
     z = (torch.randn(decoder.arch.latent_size, generator=gen) * init_std).to(device).requires_grad_()
@@ -185,7 +185,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
     the code the prior pulls towards (default 0). The first steps use a quarter of the rows, the last
     ones all of them.
     """
-    device = next(decoder.parameters()).device
+    device = decoder.device
     gen = torch.Generator().manual_seed(seed)
     data = data.to(device)
     if len(data.sdf) > samples:

@@ -293,7 +293,7 @@ def mesh_levels(decoder: Decoder, z: torch.Tensor, res: int = 128, *, dense: boo
 
     ``field_fn`` replaces the decoder (analytic fields, tests). Meshes are in the normalised frame.
     """
-    device = next(decoder.parameters()).device if decoder is not None else torch.device("cpu")
+    device = decoder.device if decoder is not None else torch.device("cpu")
     fn = field_fn or latent_field(decoder, z)
     chunk = _chunk_size(decoder, memory_mb, device)
     t0 = time.perf_counter()

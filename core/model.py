@@ -126,6 +126,11 @@ class Decoder(nn.Module):
         if init == "geometric":
             _calibrate_sphere(self, radius=0.5)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are: fits and meshing bring their points here."""
+        return next(self.parameters()).device
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         x = inputs
         for layer in range(self.num_layers):

@@ -124,9 +124,8 @@ def _residuals(pred: torch.Tensor, target: torch.Tensor, free: torch.Tensor, s: 
 
 
 def _loss(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> float:
-    """The objective without gradients, the code folded into the biases (``latent_field``)."""
-    device = next(decoder.parameters()).device
-    pose, xyz, target, free, G = (t.to(device) for t in (pose, xyz, target, free, G))
+    """The objective without gradients, the code folded into the biases (``latent_field``); every tensor
+    on the decoder's device."""
     with torch.no_grad():
         x, s = to_model(pose, xyz, G)
         pred = latent_field(decoder, z)(x)
@@ -141,7 +140,7 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
     """Levenberg-Marquardt on (code, yaw, tilts, t, log s) from the given start; ``code_damping`` holds
     the code back (a large value fits the pose alone), ``scale_damping`` the scale."""
     t0 = time.perf_counter()
-    device = next(decoder.parameters()).device
+    device = decoder.device
     xyz, target, free = xyz.to(device), target.to(device), free.to(device)
     Gt = torch.as_tensor(G, dtype=torch.float32, device=device)
     z = z0.detach().to(device, torch.float32, copy=True)
@@ -243,7 +242,8 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
                                      rng.uniform(foot[0, 1] - grow, far_z, 500)]) @ G.T
     if outside is not None:
         known_outside = np.concatenate([known_outside, outside])
-    xyz, target, free = object_samples(points, normals, eta, seed=seed, margin=3 * noise, outside=known_outside)
+    xyz, target, free = (t.to(decoder.device) for t in
+                         object_samples(points, normals, eta, seed=seed, margin=3 * noise, outside=known_outside))
     # The yaw hypotheses are told apart on a few rows: each fits its pose alone (its best start code held
     # back), then its code too; the rest on REFINE_ROWS
     gen = torch.Generator().manual_seed(seed)
@@ -252,7 +252,7 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     starts = codes[spread_out(codes, START_CODES)]
     sub = torch.randperm(len(xyz), generator=gen)[:REFINE_ROWS]
     rows = xyz[sub], target[sub], free[sub]
-    Gt = torch.as_tensor(G, dtype=torch.float32)
+    Gt = torch.as_tensor(G, dtype=torch.float32, device=decoder.device)
     spent = []  # every LM stage's iterations: the result reports the whole search's, as its seconds
 
     def lm(samples, start: ObjectFit | tuple, its: int, **kwargs) -> ObjectFit:
@@ -266,7 +266,8 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     tried = []
     for k in range(hypotheses):
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
-        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32), *few, Gt, 0.05, prior) for c in starts]
+        losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32, device=decoder.device), *few, Gt, 0.05,
+                        prior) for c in starts]
         posed = lm(few, (starts[int(np.argmin(losses))], pose0), 8, code_damping=1e3)
         # then the code too, the scale held: the right yaw needs the shape to win against a wrong one. Every
         # yaw gets it: ranked by its pose alone, scene 14's true yaw came 5th of 8 and was lost when only

@@ -12,27 +12,23 @@ def tiny(tiny_experiment):
     return load_bundle(tiny_experiment / "bundle.safetensors")
 
 
-def device_of(bundle) -> torch.device:
-    return next(bundle.decoder.parameters()).device
-
-
 def synthetic_samples(bundle, z, n=6000, seed=0):
     g = torch.Generator().manual_seed(seed)
     xyz = torch.rand(n, 3, generator=g) * 2 - 1
     with torch.no_grad():
-        sdf = latent_field(bundle.decoder, z)(xyz.to(device_of(bundle))).cpu()
+        sdf = latent_field(bundle.decoder, z)(xyz.to(bundle.decoder.device)).cpu()
     return FitData(xyz, sdf, torch.zeros(n, dtype=torch.bool))
 
 
 def field_error(bundle, z_fit, z_true):
-    xyz = (torch.rand(4000, 3, generator=torch.Generator().manual_seed(9)) * 2 - 1).to(device_of(bundle))
+    xyz = (torch.rand(4000, 3, generator=torch.Generator().manual_seed(9)) * 2 - 1).to(bundle.decoder.device)
     with torch.no_grad():
         a, b = latent_field(bundle.decoder, z_fit)(xyz), latent_field(bundle.decoder, z_true)(xyz)
     return (a.clamp(-0.1, 0.1) - b.clamp(-0.1, 0.1)).abs().mean().item()
 
 
 def test_jacobian_matches_torch_func(tiny):
-    z = tiny.latents.codes[0].to(device_of(tiny))
+    z = tiny.latents.codes[0].to(tiny.decoder.device)
     xyz = (torch.rand(5, 3) * 2 - 1).to(z)
     pred, J = jacobian(tiny.decoder, z, xyz)
 
