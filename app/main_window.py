@@ -13,7 +13,7 @@ import torch
 import numpy as np
 
 from core.bundle import Bundle, open_model
-from core.completion import completion_samples, fit_scan, fit_segments
+from core.completion import fit_completion, fit_segments
 from core.fileio import flush_denormals
 from core.fit import nearest_code
 from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
@@ -220,9 +220,8 @@ class MainWindow(QMainWindow):
         init = self.bundle.latents.codes
 
         def job(progress, cancelled):  # samples are made in the worker too: ~50 ms the GUI need not wait
-            data = completion_samples(scan, seed=seed)
-            return fit_scan(decoder, data, init, method, iterations=iterations, cancelled=cancelled,
-                            progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone())))
+            return fit_completion(decoder, scan, init, method, seed=seed, iterations=iterations, cancelled=cancelled,
+                                  progress=lambda i, loss, z: progress((i, loss, z.detach().cpu().clone())))
 
         self.fitter.start(job)
 

@@ -282,7 +282,7 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     Baselines from the same run: dense evaluation of the same grid (the reference pipeline's work)
     for the meshes, the official Adam-800 recipe for the fit.
     """
-    from .completion import completion_samples, fit_scan
+    from .completion import completion_samples, fit_completion
     from .fit import objective
     from .interpolate import interpolate
     from .scan import load_scan
@@ -299,9 +299,10 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     preview_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 64, dense=True))[0]
     full = [timed(lambda z=z: mesh_code(bundle.decoder, z, 128))[0] for z in steps[::2]]
     full_dense = timed(lambda: mesh_code(bundle.decoder, steps[2], 128, dense=True))[0]
-    data = completion_samples(load_scan(scan_path))
-    lm_s, lm = timed(lambda: fit_scan(bundle.decoder, data, codes, "lm"))  # as the app fits a scan
-    adam_s, adam = timed(lambda: fit_scan(bundle.decoder, data, codes, "adam"))
+    scan = load_scan(scan_path)
+    lm_s, lm = timed(lambda: fit_completion(bundle.decoder, scan, codes, "lm"))  # as the app fits a scan
+    adam_s, adam = timed(lambda: fit_completion(bundle.decoder, scan, codes, "adam"))
+    data = completion_samples(scan)  # the samples both fitted
     r = {"preview_ms": 1e3 * float(np.median(preview)), "full_s": float(np.median(full)), "fit_s": lm_s}
     echo(f"bench app: {len(bundle.arch.dims)}x{max(bundle.arch.dims)} L{bundle.arch.latent_size}, "
          f"{_where(bundle.decoder.device)}, scan {Path(scan_path).name}")

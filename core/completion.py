@@ -21,7 +21,7 @@ from .meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
-                   sim3_scale, smooth_surface)
+                   sim3_scale, smooth_surface, sticking_out)
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -63,12 +63,13 @@ SCAN_STARTS = 2  # training codes the first stage starts from, the lower loss ke
 
 
 def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", progress=None, cancelled=None,
-             **kwargs) -> FitResult:
+             judge: Callable[[torch.Tensor], float] | None = None, **kwargs) -> FitResult:
     """A code for a scan's samples: LM in two stages (``SCAN_PRIORS``; a sensor's noisy scan ``NOISY_PRIORS``),
     the first from each of the ``SCAN_STARTS`` training codes that explain the samples best, the second from
     the best of those with its prior centred on the training code nearest it; Adam (the official recipe) in
     one, at ``ADAM_SCAN_PRIOR``. ``progress`` follows the chosen start (reported once the starts are done),
-    then the second stage live; the result's iterations and seconds count every start."""
+    then the second stage live; the result's iterations and seconds count every start. ``judge``
+    (``outline_judge``) keeps the first stage's code where the second's scores worse."""
     if method != "lm":
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
     device = decoder.device
@@ -83,8 +84,33 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
             progress(i, loss, first.code)
     shifted = (lambda i, loss, z: progress(first.iterations + i, loss, z)) if progress else None
     second = fit_detail(decoder, data, codes, first.code, progress=shifted, cancelled=cancelled, **kwargs)
-    return FitResult(second.code, first.losses + second.losses[1:], sum(r.iterations for r in firsts) + second.iterations,
-                     sum(r.seconds for r in firsts) + second.seconds, "lm")
+    return FitResult(no_worse(judge, first.code, second.code), first.losses + second.losses[1:],
+                     sum(r.iterations for r in firsts) + second.iterations, sum(r.seconds for r in firsts) + second.seconds, "lm")
+
+
+def no_worse(judge: Callable[[torch.Tensor], float] | None, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """``after``, unless ``judge`` scores it worse than ``before``."""
+    return before if judge is not None and judge(after) > judge(before) else after
+
+
+def outline_judge(decoder, points: np.ndarray, mask: np.ndarray, model_to_camera: np.ndarray, noise: float,
+                  res: int = 64) -> Callable[[torch.Tensor], float]:
+    """How far a code's shape (meshed at ``res``, placed by ``model_to_camera``) sticks out of the object's
+    outline in the scan (``scan.sticking_out``), with a margin of three times the scan's ``noise`` (camera
+    units) or two of the mesh's voxels, the larger. A noisy scan's second LM stage, pulled towards its
+    nearest training code, can fit the points as well while growing parts the camera saw to be empty: a
+    solid back, stretchers between the legs. Keeping the first stage where the second sticks out more,
+    over the 85 chairs of two scene sets with the ground-truth pose and mask, took posed fits above
+    Chamfer x1e3 5 from 3 to 1 and the mean from 1.45 / 0.99 to 1.02 / 0.89 (median 0.67 / 0.34 against
+    0.58 / 0.39). The fit's own loss holds the outline only in sparse rows, and with more of them (as rows to
+    fit, not to choose by) as many chairs went wrong as were fixed."""
+    margin = max(3 * noise, 2 * (2 / res) * sim3_scale(model_to_camera))
+
+    def judge(code: torch.Tensor) -> float:
+        mesh = mesh_code(decoder, code, res).moved(model_to_camera)
+        return sticking_out(mesh.to_trimesh(), points, mask, margin)
+
+    return judge
 
 
 def fit_detail(decoder, data: FitData, codes: torch.Tensor, code: torch.Tensor, **kwargs) -> FitResult:
@@ -142,9 +168,23 @@ def complete(bundle: Bundle, scan: Scan, method: str = "lm", res: int = 128, noi
              **fit_kwargs) -> Completion:
     """Shape completion of a posed scan (``completion_samples``: ``mask`` picks the object's pixels)."""
     scan = noisy(scan, noise, noise_kind, seed)
-    data = completion_samples(scan, mask, eta=eta, seed=seed)
-    result = fit_scan(bundle.decoder, data, bundle.latents.codes, method, **fit_kwargs)
+    result = fit_completion(bundle.decoder, scan, bundle.latents.codes, method, mask, eta, seed, **fit_kwargs)
     return Completion(scan, result, mesh_code(bundle.decoder, result.code, res))
+
+
+def fit_completion(decoder, scan: Scan, codes: torch.Tensor, method: str = "lm", mask: np.ndarray | None = None,
+                   eta: float = 0.02, seed: int = 0, **kwargs) -> FitResult:
+    """``fit_scan`` of a posed scan's ``completion_samples``; in a scan of a room (``mask`` given or found
+    by ``object_mask``), judged by how far each stage's shape sticks out of the object's outline
+    (``outline_judge``)."""
+    mask = object_mask(scan) if mask is None else mask
+    data = completion_samples(scan, mask, eta=eta, seed=seed)
+    judge = None
+    if mask is not None:
+        to_camera = np.linalg.inv(scan.posed())
+        judge = outline_judge(decoder, back_project(scan.depth, scan.camera)[0], mask, to_camera,
+                              data.noise * sim3_scale(to_camera))
+    return fit_scan(decoder, data, codes, method, judge=judge, **kwargs)
 
 
 # --- pose-free: a sensor's scan of a room -------------------------------------------------------------
@@ -290,9 +330,14 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
         rotation 0.60 -> 0.49 degrees, 37 -> 39 within bounds, for 5 % more time; then its height from the
         floor to its top, observed (``stand``)."""
         data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera), outside=outside)
-        found = (fit_detail(bundle.decoder, data, codes, result.code, cancelled=cancelled) if again else
-                 fit_scan(bundle.decoder, data, codes, cancelled=cancelled))
-        result = replace(result, code=found.code, iterations=result.iterations + found.iterations,
+        judge = outline_judge(bundle.decoder, seg.points, seg.labels == segment.label, result.model_to_camera, noise)
+        if again:
+            found = fit_detail(bundle.decoder, data, codes, result.code, cancelled=cancelled)
+            code = no_worse(judge, result.code, found.code)
+        else:
+            found = fit_scan(bundle.decoder, data, codes, cancelled=cancelled, judge=judge)
+            code = found.code
+        result = replace(result, code=code, iterations=result.iterations + found.iterations,
                          seconds=result.seconds + found.seconds)
         result = refine_pose(bundle.decoder, result, *sensor, up, noise, outside, cancelled=cancelled)
         return stand(bundle.decoder, result, height_seen, up, offset) or result

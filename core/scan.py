@@ -430,6 +430,29 @@ def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, g
     return (box / depth[:, None] * along[:, None]).astype(np.float32)
 
 
+def sticking_out(mesh, points: np.ndarray, mask: np.ndarray, margin: float, grow: float = 0.3) -> float:
+    """How far a shape sticks out of an object's outline: the pixels around ``mask`` (its box grown by
+    ``grow`` of its size) where ``mesh`` (a trimesh in the camera frame) stands more than ``margin`` in
+    front of what the camera saw, per pixel of the object. Counted densely over the image, where a fit
+    only holds the sparse free-space rows of ``silhouette_free_space``: a solid back where the camera saw
+    the wall through the frame, a stretcher across the floor between the legs. Pixels without depth say
+    nothing. ``points`` (H, W, 3) camera-frame, NaN where there is no depth."""
+    seen = mask & np.isfinite(points).all(-1)
+    if not seen.any():
+        raise DataError("sticking_out: the object's mask holds no pixel with depth")
+    if len(mesh.faces) == 0:
+        return float("inf")  # an empty shape explains none of the object's pixels
+    rows, cols = np.nonzero(mask)
+    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
+    r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
+    c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
+    box = points[r0:r1, c0:c1].reshape(-1, 3)
+    box = box[~mask[r0:r1, c0:c1].reshape(-1) & np.isfinite(box).all(1)]
+    depth = np.linalg.norm(box, axis=1)
+    hits, ray, _ = mesh.ray.intersects_location(np.zeros_like(box), box / depth[:, None], multiple_hits=False)
+    return float((np.linalg.norm(hits, axis=1) < depth[ray] - margin).sum() / seen.sum())
+
+
 def observed_samples(points: np.ndarray, normals: np.ndarray, centre: np.ndarray, eta: float, free_depth: float,
                      free_per_point: int = 1, max_points: int = 20000, seed: int = 0,
                      margin: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

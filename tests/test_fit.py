@@ -137,6 +137,22 @@ def test_scan_fit_shows_the_chosen_path_and_counts_every_start(tiny):
     assert field_error(tiny, result.code, blend) < 0.5 * field_error(tiny, tiny.latents.codes[1], blend)
 
 
+def test_a_judge_keeps_the_first_stage_where_it_scores_the_second_worse(tiny):
+    """``fit_scan``'s ``judge`` sees the two stages' codes and keeps the first where the second scores
+    worse; scoring them equal keeps the second, as without a judge."""
+    from core.completion import fit_scan
+    blend = 0.5 * (tiny.latents.codes[1] + tiny.latents.codes[2])
+    data = synthetic_samples(tiny, blend, n=3000)
+    plain = fit_scan(tiny.decoder, data, tiny.latents.codes)
+    judged = []
+    tie = fit_scan(tiny.decoder, data, tiny.latents.codes, judge=lambda z: judged.append(z) or 0.0)
+    assert torch.equal(tie.code, plain.code) and len(judged) == 2
+    after, before = judged
+    assert torch.equal(after, plain.code) and not torch.equal(before, plain.code)
+    worse = fit_scan(tiny.decoder, data, tiny.latents.codes, judge=lambda z: float(torch.equal(z, after)))
+    assert torch.equal(worse.code, before) and worse.losses == plain.losses  # the second stage was still run
+
+
 def test_nearest_code_is_the_row_closest_to_the_code(tiny):
     codes = tiny.latents.codes
     i, d = nearest_code(codes, codes[1] + 1e-3)

@@ -266,6 +266,40 @@ def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
     assert len(again) > 500 and np.isfinite(again).all()
 
 
+def test_sticking_out_counts_the_pixels_a_shape_covers_in_front_of_what_was_seen():
+    """A box seen in front of a wall: the true box sticks out nowhere; one grown sideways covers the wall
+    beside it (counted per pixel of the object); one grown backwards stays behind its outline; the part
+    of a wide one behind an occluder or where there is no depth is not counted."""
+    import trimesh
+
+    from core.fileio import DataError
+    from core.scan import back_project, sticking_out
+
+    cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
+    depth = np.full((100, 100), 3.0, np.float32)  # a wall
+    depth[40:60, 40:60] = 2.0  # the object: a 0.4 x 0.4 box face at z = 2
+    mask = np.zeros(depth.shape, bool)
+    mask[40:60, 40:60] = True
+    points = back_project(depth, cam)[0]
+
+    def box(x1, z1=2.4):  # just inside the object's pixels' rays: its front face at z = 2, 0.398 across
+        return trimesh.creation.box(bounds=[[-0.199, -0.199, 2.0], [x1, 0.199, z1]])
+
+    assert sticking_out(box(0.199), points, mask, margin=0.05) == 0
+    assert sticking_out(box(0.199, z1=2.9), points, mask, margin=0.05) == 0  # deeper: hidden behind itself
+    wide = sticking_out(box(0.299), points, mask, margin=0.05)  # 5 more columns of 19 rows, per 400 pixels
+    assert wide == pytest.approx(95 / 400)
+    occluded = depth.copy()
+    occluded[40:60, 60:70] = 1.0  # something nearer covers the part beside it
+    assert sticking_out(box(0.299), back_project(occluded, cam)[0], mask, margin=0.05) == 0
+    unseen = depth.copy()
+    unseen[:, 60:] = np.nan
+    assert sticking_out(box(0.299), back_project(unseen, cam)[0], mask, margin=0.05) == 0
+    assert sticking_out(trimesh.Trimesh(), points, mask, 0.05) == float("inf")  # explains nothing
+    with pytest.raises(DataError, match="no pixel with depth"):
+        sticking_out(box(0.199), back_project(np.full_like(depth, np.nan), cam)[0], mask, 0.05)
+
+
 def test_evaluate_on_another_split_names_the_shapes_without_a_code(tiny_experiment, tiny_data, tmp_path):
     """A data folder whose training split is not the model's (a shape added since, e.g. re-prepared):
     the known shapes are those with a code, the others named; a split with none of them is refused."""
