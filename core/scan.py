@@ -397,6 +397,17 @@ def posed_samples(points: np.ndarray, normals: np.ndarray, noise: float, camera_
     return FitData(torch.from_numpy(xyz), torch.from_numpy(sdf), torch.from_numpy(is_free), noise)
 
 
+def pixels_around(points: np.ndarray, mask: np.ndarray, grow: float) -> np.ndarray:
+    """Camera-frame points (n, 3) of the pixels around an object: in its mask's box grown by ``grow`` of
+    the box's size, outside the mask, with depth. What the camera saw beside and through the object."""
+    rows, cols = np.nonzero(mask)
+    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
+    r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
+    c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
+    box = points[r0:r1, c0:c1].reshape(-1, 3)
+    return box[~mask[r0:r1, c0:c1].reshape(-1) & np.isfinite(box).all(1)]
+
+
 def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, grow: float = 0.3,
                           max_rows: int = 3000, seed: int = 0) -> np.ndarray:
     """Camera-frame points known to lie outside an object: on the rays of the pixels around its mask
@@ -406,18 +417,13 @@ def silhouette_free_space(points: np.ndarray, mask: np.ndarray, margin: float, g
     Rays that hit something nearer than the object (an occluder) or nothing say nothing and give none.
 
     ``points`` (H, W, 3) with NaN where there is no depth, ``mask`` (H, W) the object's pixels."""
-    rows, cols = np.nonzero(mask)
     seen = points[mask]
     seen = seen[np.isfinite(seen).all(1)]  # a mask may hold pixels without depth (dropouts)
     if len(seen) == 0:
         return np.zeros((0, 3), np.float32)
     near, far = np.percentile(np.linalg.norm(seen, axis=-1), [1, 99])
     size = float(np.ptp(seen, axis=0).max())
-    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
-    r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
-    c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
-    box = points[r0:r1, c0:c1].reshape(-1, 3)
-    box = box[~mask[r0:r1, c0:c1].reshape(-1) & np.isfinite(box).all(1)]
+    box = pixels_around(points, mask, grow)
     depth = np.linalg.norm(box, axis=1)
     start, stop = near - 0.2 * size, np.minimum(depth - margin, far + 0.5 * size)
     keep = (depth > near - margin) & (stop > start)  # nothing in front of the object on this ray
@@ -442,12 +448,7 @@ def sticking_out(mesh, points: np.ndarray, mask: np.ndarray, margin: float, grow
         raise DataError("sticking_out: the object's mask holds no pixel with depth")
     if len(mesh.faces) == 0:
         return float("inf")  # an empty shape explains none of the object's pixels
-    rows, cols = np.nonzero(mask)
-    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
-    r0, r1 = int(max(rows.min() - gr, 0)), int(min(rows.max() + gr + 1, mask.shape[0]))
-    c0, c1 = int(max(cols.min() - gc, 0)), int(min(cols.max() + gc + 1, mask.shape[1]))
-    box = points[r0:r1, c0:c1].reshape(-1, 3)
-    box = box[~mask[r0:r1, c0:c1].reshape(-1) & np.isfinite(box).all(1)]
+    box = pixels_around(points, mask, grow)
     depth = np.linalg.norm(box, axis=1)
     hits, ray, _ = mesh.ray.intersects_location(np.zeros_like(box), box / depth[:, None], multiple_hits=False)
     return float((np.linalg.norm(hits, axis=1) < depth[ray] - margin).sum() / seen.sum())
