@@ -291,6 +291,7 @@ def prepare(mesh_dir: str | Path, out_dir: str | Path, split_test: float = 0.2, 
     if split is not None:
         out_dir.joinpath("splits").mkdir(parents=True, exist_ok=True)
         atomic_write(out_dir / "splits" / Path(split).name, lambda tmp: tmp.write_text(Path(split).read_text()))
+        _write_sources(out_dir, done)
     else:
         _write_splits(out_dir, done, category or Path(mesh_dir).resolve().name)
     return result
@@ -308,9 +309,17 @@ def _write_splits(out_dir: Path, jobs: list[PrepareJob], name: str) -> None:
         if not data:
             data = {jobs[0].dataset if jobs else "synthetic": {stem: []}}
         atomic_write(out_dir / "splits" / f"{stem}_{part}.json", lambda tmp: tmp.write_text(json.dumps(data, indent=2)))
-    for cls in classes:
-        sources = {j.name: str(j.mesh_path.resolve()) for j in jobs if j.category == cls}
-        atomic_write(out_dir / "splits" / f"{cls}_sources.json", lambda tmp: tmp.write_text(json.dumps(sources, indent=2)))
+    _write_sources(out_dir, jobs)
+
+
+def _write_sources(out_dir: Path, jobs: list[PrepareJob]) -> None:
+    """splits/<class>_sources.json: the mesh each instance was sampled from (what ``evaluate`` compares
+    normals and renders scenes with), merged with an earlier run's, so a split prepared in parts keeps all."""
+    for cls in sorted({j.category for j in jobs}):
+        path = out_dir / "splits" / f"{cls}_sources.json"
+        sources = json.loads(path.read_text()) if path.is_file() else {}
+        sources.update({j.name: str(j.mesh_path.resolve()) for j in jobs if j.category == cls})
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(sources, indent=2)))
 
 
 def _write_report(path: Path, rows: list[dict]) -> None:

@@ -71,6 +71,8 @@ def test_shapenet_layout_with_an_official_split(tmp_path, v2):
     assert len(pos) + len(neg) == 3000 and len(neg) > 100
     assert not (tmp_path / "data" / "SdfSamples" / "ShapeNetV2" / "03001627" / "2b7c.npz").exists()
     assert json.loads((tmp_path / "data" / "splits" / "sv2_chairs_train.json").read_text()) == json.loads(split.read_text())
+    sources = json.loads((tmp_path / "data" / "splits" / "03001627_sources.json").read_text())  # evaluate reads it
+    assert sorted(sources) == ["1a6f615e8b1b5ae4", "3c8d"] and sources["3c8d"].endswith(".obj")
     test = prepare(root, tmp_path / "data", samples=3000, workers=1, progress=False, split=split, test=True)
     assert test["train"] == [] and sorted(test["test"]) == ["1a6f615e8b1b5ae4", "3c8d"]  # already done: kept
 
