@@ -319,7 +319,8 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     # points and normals (planes through 24 neighbours lie across thin parts), 1.0 cm with the sensor's;
     # the pose-free Chamfer median went from 2.47 to 2.18. The shape came out worse fitted to these (3.10)
     result = fit_object(bundle.decoder, *sensor, up, offset, bundle.latents.codes, height=height, noise=noise,
-                        outside=outside,
+                        outside=outside, judge=lambda fit: outline_judge(
+                            bundle.decoder, seg.points, seg.labels == segment.label, fit.model_to_camera, noise)(fit.code),
                         progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
     codes = bundle.latents.codes
     height_seen = observed_height(sensor[0], up, offset)  # the sensor's: the smoothed points fall 0.4 % short

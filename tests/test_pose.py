@@ -6,7 +6,8 @@ import torch
 
 from core.bundle import open_model
 from core.experiments import _rotation_error
-from core.pose import ObjectFit, fit_object, gravity_frame, pose_matrix, refine_pose, to_model
+from core.completion import outline_judge
+from core.pose import RIVAL, ObjectFit, choose_yaw, fit_object, gravity_frame, pose_matrix, refine_pose, to_model
 from core.scan import back_project, drop_flying_pixels, sim3_scale
 from core.scene import render_scene
 from core.segment import segment_scan
@@ -70,3 +71,28 @@ def test_refine_pose_brings_a_shifted_pose_back_and_keeps_the_shape():
     assert after < 0.015 < before  # metres
     assert torch.equal(refined.code, code) and abs(refined.scale / fit.scale - 1) < 0.01
     assert refined.iterations > fit.iterations and refined.seconds > fit.seconds
+
+
+def test_a_turned_rival_that_nearly_ties_is_chosen_by_the_outline():
+    code = torch.zeros(4)
+    best, near, far, lower = (ObjectFit(code, np.eye(4), loss, 10, 1.0) for loss in (1.0, 1.05, 1.2 * RIVAL, 0.8))
+    scores = {id(best): 0.4, id(near): 0.2, id(far): 0.1, id(lower): 0.9}
+    judge = lambda fit: scores[id(fit)]  # noqa: E731
+    assert choose_yaw([best]) is best and choose_yaw([best, near]) is best  # no judge: the loss decides
+    assert choose_yaw([best, near], judge) is near  # nearly as good, and sticks out less
+    assert choose_yaw([best, far], judge) is best  # sticks out less, but explains the points too badly
+    assert choose_yaw([best, lower], judge) is lower  # a loss that much lower wins on its own
+    scores[id(near)] = 0.5
+    assert choose_yaw([best, near], judge) is best
+
+    # the judge itself: a training chair at its true pose sticks out of its outline less than turned round
+    torch.set_num_threads(1)
+    bundle = open_model("default")
+    k = 3
+    name = bundle.latents.names[k]
+    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=2)
+    pts, _, _ = back_project(render.depth, render.camera)
+    gt = render.objects[0].model_to_camera
+    turned = gt @ np.diag([-1.0, 1.0, -1.0, 1.0])  # half a turn about the model's up axis
+    scores = [outline_judge(bundle.decoder, pts, render.labels == 1, M, 0.005)(bundle.latents.codes[k]) for M in (gt, turned)]
+    assert scores[0] < 0.5 * scores[1], scores
