@@ -313,14 +313,19 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     sensor = drop_flying_pixels(seg.points[mask], normals[mask])
     points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
     up, offset = floor_of(seg, sensor[0], warn)
-    outside = silhouette_free_space(seg.points, seg.labels == segment.label, margin=3 * noise + 0.02)
+    outline = seg.labels == segment.label
+    outside = silhouette_free_space(seg.points, outline, margin=3 * noise + 0.02)
+
+    def judge_at(model_to_camera: np.ndarray) -> Callable[[torch.Tensor], float]:
+        """How far a code's shape, placed there, sticks out of the segment's outline (``outline_judge``)."""
+        return outline_judge(bundle.decoder, seg.points, outline, model_to_camera, noise)
+
     # the pose from the sensor's own points and pixel normals, the shape below from the smoothed surface:
     # refitted from the true pose, the 43 scene chairs' pose moved 1.4 cm (median) with the smoothed
     # points and normals (planes through 24 neighbours lie across thin parts), 1.0 cm with the sensor's;
     # the pose-free Chamfer median went from 2.47 to 2.18. The shape came out worse fitted to these (3.10)
     result = fit_object(bundle.decoder, *sensor, up, offset, bundle.latents.codes, height=height, noise=noise,
-                        outside=outside, judge=lambda fit: outline_judge(
-                            bundle.decoder, seg.points, seg.labels == segment.label, fit.model_to_camera, noise)(fit.code),
+                        outside=outside, judge=lambda fit: judge_at(fit.model_to_camera)(fit.code),
                         progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
     codes = bundle.latents.codes
     height_seen = observed_height(sensor[0], up, offset)  # the sensor's: the smoothed points fall 0.4 % short
@@ -331,7 +336,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
         rotation 0.60 -> 0.49 degrees, 37 -> 39 within bounds, for 5 % more time; then its height from the
         floor to its top, observed (``stand``)."""
         data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera))
-        judge = outline_judge(bundle.decoder, seg.points, seg.labels == segment.label, result.model_to_camera, noise)
+        judge = judge_at(result.model_to_camera)
         if again:
             found = fit_detail(bundle.decoder, data, codes, result.code, cancelled=cancelled)
             code = no_worse(judge, result.code, found.code)
