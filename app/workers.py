@@ -17,7 +17,7 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from core.fileio import atomic_write
-from core.jobs import Cancelled
+from core.jobs import Cancelled, describe
 from core.meshing import mesh_code, mesh_levels
 from core.render import raster_image
 
@@ -87,7 +87,7 @@ class MeshService(QObject):
             except Cancelled:
                 pass
             except Exception as e:  # reported to the user, the service keeps running
-                self.failed.emit(rid, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+                self.failed.emit(rid, f"{type(e).__name__}: {describe(e)}\n{traceback.format_exc(limit=3)}")
             finally:
                 self.busy.emit(False)
 
@@ -144,7 +144,7 @@ class JobService(QObject):
             except Cancelled:
                 self._send("cancelled")
             except Exception as e:  # reported to the user; the previous state stays intact
-                self._send("failed", f"{type(e).__name__}: {e}")
+                self._send("failed", f"{type(e).__name__}: {describe(e)}")
             else:
                 self._send("finished", result)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileio import DataError, flush_denormals
+from .jobs import describe
 
 
 def cmd_synth(a) -> None:
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (DataError, FileNotFoundError, ValueError, KeyError, IndexError, OSError, RuntimeError) as e:
-        print(f"deepsdf {args.command}: error: {e}", file=sys.stderr)
+        print(f"deepsdf {args.command}: error: {describe(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -34,7 +34,8 @@ class FitData:
     xyz: torch.Tensor  # (n, 3) in the model's normalised frame
     sdf: torch.Tensor  # (n,) target, or lower bound for free rows
     free: torch.Tensor  # (n,) bool
-    noise: float = 0.0  # depth noise of the scan the samples come from, model units (``scan.smooth_surface``)
+    noise: float  # depth noise of the scan the samples come from, model units (``scan.smooth_surface``); 0: exact
+    # samples. No default: a noisy scan fitted with the clean settings chases its noise (``completion._scan_settings``)
 
     def __post_init__(self):
         n = len(self.xyz)
@@ -45,11 +46,13 @@ class FitData:
             raise ValueError("no samples to fit")
         if not (torch.isfinite(self.xyz).all() and torch.isfinite(self.sdf).all()):
             raise ValueError("fit samples contain NaN or infinite values")
+        if not (np.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"fit data needs a depth noise >= 0 (0 for exact samples); got {self.noise}")
 
     @classmethod
     def from_sdf(cls, pos: np.ndarray, neg: np.ndarray) -> "FitData":
         rows = torch.from_numpy(np.concatenate([pos, neg]).astype(np.float32))
-        return cls(rows[:, :3].contiguous(), rows[:, 3].contiguous(), torch.zeros(len(rows), dtype=torch.bool))
+        return cls(rows[:, :3].contiguous(), rows[:, 3].contiguous(), torch.zeros(len(rows), dtype=torch.bool), 0.0)
 
     def to(self, device) -> "FitData":
         return FitData(self.xyz.to(device), self.sdf.to(device), self.free.to(device), self.noise)

@@ -17,7 +17,7 @@ def synthetic_samples(bundle, z, n=6000, seed=0):
     xyz = torch.rand(n, 3, generator=g) * 2 - 1
     with torch.no_grad():
         sdf = latent_field(bundle.decoder, z)(xyz.to(bundle.decoder.device)).cpu()
-    return FitData(xyz, sdf, torch.zeros(n, dtype=torch.bool))
+    return FitData(xyz, sdf, torch.zeros(n, dtype=torch.bool), 0.0)
 
 
 def field_error(bundle, z_fit, z_true):
@@ -76,7 +76,7 @@ def test_lm_needs_far_fewer_iterations_than_adam(tiny):
 def test_free_space_rows_only_push_outwards(tiny):
     z = tiny.latents.codes[0]
     data = synthetic_samples(tiny, z, n=200)
-    free = FitData(data.xyz, torch.zeros(200), torch.ones(200, dtype=torch.bool))
+    free = FitData(data.xyz, torch.zeros(200), torch.ones(200, dtype=torch.bool), 0.0)
     from core.fit import residuals
     r = residuals(torch.linspace(-0.5, 0.5, 200), free)
     assert (r[100:] == 0).all() and (r[:100] < 0).all()
@@ -88,11 +88,15 @@ def test_cancel_and_bad_input(tiny):
     with pytest.raises(Cancelled):
         fit_lm(tiny.decoder, data, cancelled=lambda: len(calls) > 0 or calls.append(1))
     with pytest.raises(ValueError, match="NaN"):
-        FitData(torch.full((3, 3), float("nan")), torch.zeros(3), torch.zeros(3, dtype=torch.bool))
+        FitData(torch.full((3, 3), float("nan")), torch.zeros(3), torch.zeros(3, dtype=torch.bool), 0.0)
     with pytest.raises(ValueError, match="no samples"):
-        FitData(torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, dtype=torch.bool))
+        FitData(torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, dtype=torch.bool), 0.0)
     with pytest.raises(ValueError, match=r"xyz \(n, 3\)"):
-        FitData(torch.zeros(4, 2), torch.zeros(4), torch.zeros(4, dtype=torch.bool))
+        FitData(torch.zeros(4, 2), torch.zeros(4), torch.zeros(4, dtype=torch.bool), 0.0)
+    with pytest.raises(ValueError, match="depth noise"):
+        FitData(data.xyz, data.sdf, data.free, float("nan"))
+    with pytest.raises(TypeError, match="noise"):  # no silent clean-scan settings for a scan's samples
+        FitData(data.xyz, data.sdf, data.free)
     with pytest.raises(ValueError, match="unknown fitting method"):
         fit(tiny.decoder, data, "sgd")
 

@@ -205,3 +205,16 @@ def test_torch_marching_cubes_is_manifold_with_vtk_vertices_on_random_fields():
         assert len(ours.vertices) == len(vtk.vertices)
         far = max(cKDTree(vtk.vertices).query(ours.vertices)[0].max(), cKDTree(ours.vertices).query(vtk.vertices)[0].max())
         assert far <= 1e-5, f"seed {seed}: a vertex {far:.1e} voxel from Flying Edges'"
+
+
+def test_out_of_gpu_memory_is_explained(tiny_experiment, tmp_path, monkeypatch, capsys):
+    import core.cli as cli
+
+    def exhausted(_args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB (GPU 0; 7.6 GiB total)\nmore")
+
+    monkeypatch.setattr(cli, "cmd_mesh", exhausted)
+    assert main(["mesh", str(tiny_experiment / "bundle.safetensors"), "-o", str(tmp_path / "m.ply")]) == 1
+    err = capsys.readouterr().err
+    assert "out of GPU memory (CUDA out of memory. Tried to allocate 8.00 GiB" in err and "more" not in err
+    assert "CUDA_VISIBLE_DEVICES=" in err and not (tmp_path / "m.ply").exists()
