@@ -48,6 +48,12 @@ class Context:
         entries = read_split(found[0])
         return entries[: self.count] if limit and self.count else entries
 
+    def trained(self) -> list[tuple[str, str, str]]:
+        """Every shape of the training split that the model holds a code for: a data folder may hold more
+        (a larger run's), and "nearest training shape" means one the model was trained on."""
+        held = set(self.bundle.latents.names)
+        return [e for e in self.split("train", limit=False) if e[2] in held]
+
     def known(self) -> list[tuple[tuple[str, str, str], int]]:
         """The training split's shapes the model holds a code for, with the code's index; the others (a
         split that is not the one the model was trained on) are named in a warning."""
@@ -96,7 +102,7 @@ class TrainingShapes:
     def __init__(self, ctx: Context, points: int = 3000):
         self.names, self.points = [], []
         rng = np.random.default_rng(0)
-        for entry in ctx.split("train", limit=False):
+        for entry in ctx.trained():
             p = ctx.truth(entry)
             self.names.append(entry[2])
             self.points.append(p[rng.choice(len(p), min(points, len(p)), replace=False)])
@@ -240,7 +246,7 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
     into interpolation.png."""
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
-    train = {e[2]: ctx.truth(e) for e in ctx.split("train", limit=False)}
+    train = {e[2]: ctx.truth(e) for e in ctx.trained()}
     rng = np.random.default_rng(0)
     rows, pictures = [], []
     for _ in tqdm(range(pairs), desc="interpolation"):

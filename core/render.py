@@ -57,6 +57,11 @@ class OffscreenRenderer:
         if fit and not mesh.is_empty:
             p.reset_camera()
             p.camera.zoom(1.2)  # reset_camera frames the bounding sphere, loosely
+        else:  # the unit sphere just fills the view (from CAMERA itself a chair's feet and back were cut off)
+            eye, target = np.array(CAMERA[0]), np.array(CAMERA[1])
+            ray = (eye - target) / np.linalg.norm(eye - target)
+            p.camera.position = tuple(target + ray * 1.05 / np.sin(np.radians(p.camera.view_angle / 2)))
+            p.reset_camera_clipping_range()
         if azimuth:
             p.camera.Azimuth(azimuth)  # relative to CAMERA (pyvista's .azimuth property remembers the last value)
         p.render()  # screenshot() re-renders only the first time: without this it returns the previous frame

@@ -7,7 +7,7 @@ from skimage.measure import marching_cubes as sk_marching_cubes
 from core.bench import analytic_chair
 from core.bundle import load_bundle
 from core.cli import main
-from core.meshing import (export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
+from core.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
                           mesh_levels)
 
 N = 49
@@ -141,7 +141,7 @@ def test_mesh_and_interpolate_cli(tiny_experiment, tmp_path):
 
 
 def test_raster_image_of_a_sphere():
-    from core.meshing import SurfaceMesh, empty_mesh
+    from core.meshing import empty_mesh
     from core.render import raster_image
 
     s = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
@@ -153,6 +153,19 @@ def test_raster_image_of_a_sphere():
     unframed = raster_image(SurfaceMesh(s.vertices.astype(np.float32), s.faces), (64, 64), fit=False)
     assert (unframed < 250).any(-1).sum() < (image < 250).any(-1).sum() / 2  # radius 0.5 in the unit sphere's frame
     assert (raster_image(empty_mesh("none"), (8, 8)) == 255).all()
+
+
+def test_pictures_frame_the_unit_sphere():
+    """Turntables, sequences and the evaluation's grids share one camera: the unit sphere fills the view
+    without being cut (a chair's feet and back were)."""
+    import pyvista as pv
+    from core.render import render_images
+
+    s = pv.Sphere(radius=1.0, theta_resolution=48, phi_resolution=48)
+    image = render_images([SurfaceMesh(np.asarray(s.points, np.float32), s.regular_faces.astype(np.int64))], (64, 64))[0]
+    shape = (image < 250).any(-1)
+    assert not (shape[0].any() or shape[-1].any() or shape[:, 0].any() or shape[:, -1].any())
+    assert shape[32].sum() > 0.85 * 64
 
 
 def test_turntable_without_a_display(tiny_experiment, tmp_path):

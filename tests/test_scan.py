@@ -196,6 +196,27 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
         assert int(row["pieces_a"]) == pieces(mesh_code(model.decoder, model.code(row["a"]), 32))
 
 
+def test_nearest_training_shape_is_one_the_model_was_trained_on(tiny_experiment, tiny_data, tmp_path):
+    """A data folder may hold more training shapes than the model (a larger run's): they are not "training"."""
+    from core.bundle import load_bundle
+    from core.experiments import Context, TrainingShapes
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for sub in ("SdfSamples", "SurfaceSamples", "NormalizationParameters"):
+        (data / sub).symlink_to(tiny_data / sub)
+    splits = data / "splits"
+    splits.mkdir()
+    test = json.loads((tiny_data / "splits" / "chairs_test.json").read_text())
+    train = json.loads((tiny_data / "splits" / "chairs_train.json").read_text())
+    train["synthetic"]["chairs"] += test["synthetic"]["chairs"]  # a shape the model has no code for
+    (splits / "chairs_train.json").write_text(json.dumps(train))
+    bundle = load_bundle(tiny_experiment / "bundle.safetensors")
+    shapes = TrainingShapes(Context(bundle, data, tmp_path / "out"))
+    assert sorted(shapes.names) == sorted(bundle.latents.names)
+    assert shapes.nearest(shapes.points[0])[0] == shapes.names[0]
+
+
 def test_evaluate_scenes_tables_pose_free_beside_posed(tiny_experiment, tiny_data, tmp_path):
     import csv
 
