@@ -1,6 +1,8 @@
 """Cooperative cancellation shared by long jobs (meshing, fitting, thumbnails)."""
 from __future__ import annotations
 
+import torch
+
 
 class Cancelled(Exception):
     """Raised inside a job when its ``cancelled()`` callback returns True; the caller's state is untouched."""
@@ -9,8 +11,6 @@ class Cancelled(Exception):
 def describe(error: Exception) -> str:
     """What went wrong, for the user. Running out of GPU memory also says what to do about it, and hands the
     cached blocks back so the next job can run."""
-    import torch  # late: this module is imported by the GUI before torch is needed
-
     if isinstance(error, torch.cuda.OutOfMemoryError):
         torch.cuda.empty_cache()
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
