@@ -1,4 +1,4 @@
-"""Cooperative cancellation shared by long jobs (meshing, fitting, thumbnails)."""
+"""Long jobs (meshing, fitting, thumbnails): cooperative cancellation, and what to tell the user when one fails."""
 from __future__ import annotations
 
 import torch
