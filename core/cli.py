@@ -464,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--experiments", nargs="+", default=["known", "unknown", "completion", "noise", "interpolation"],
                    choices=["known", "unknown", "completion", "noise", "interpolation", "scenes"],
                    help="scenes (not run by default, ~30 min): pose-free completion in rendered sensor scenes")
-    s.add_argument("--count", type=int, help="shapes per experiment (default: all)")
+    s.add_argument("--count", type=int, help="shapes per experiment (default: all); interpolation: pairs (default 20)")
     s.add_argument("--scene-seed", type=int, default=0,
                    help="scenes: draw them with this seed (0: the set the pose-free fit was tuned on; any other: new scenes)")
     s.add_argument("--res", type=int, default=128)

@@ -243,7 +243,9 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
     """Midpoints between random pairs of training codes: are they one piece (slivers under 0.1 % of the
     area ignored; the ends too, meshed the same way: a stretcher one or two voxels thick may break in
     either), how far from both ends and from the nearest training shape; the first ``shown`` pairs go
-    into interpolation.png."""
+    into interpolation.png. ``ctx.count`` sets how many pairs: 20 say little about a rate (the share that
+    breaks depends on how many pairs join a swivel chair and a chair on legs; resources/README.md)."""
+    pairs = ctx.count or pairs
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
     train = {e[2]: ctx.truth(e) for e in ctx.trained()}
