@@ -248,7 +248,7 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
     pairs = ctx.count or pairs
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
-    train = {e[2]: ctx.truth(e) for e in ctx.trained()}
+    trained = {e[2]: e for e in ctx.trained()}  # the ends' truths are read when a pair needs them
     rng = np.random.default_rng(0)
     rows, pictures = [], []
     for _ in tqdm(range(pairs), desc="interpolation"):
@@ -260,7 +260,8 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
         ends = [mesh_code(ctx.bundle.decoder, z, ctx.res) for z in (za, zb)]
         pts = sample_surface(mid)
         name, d = nearest.nearest(pts)
-        to = {end: chamfer(pts, train[names[k]]) if names[k] in train else float("nan") for end, k in (("a", i), ("b", j))}
+        to = {end: chamfer(pts, ctx.truth(trained[names[k]])) if names[k] in trained else float("nan")
+              for end, k in (("a", i), ("b", j))}
         rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "pieces_a": pieces(ends[0]),
                      "pieces_b": pieces(ends[1]), "midpoint_to_a": to["a"], "midpoint_to_b": to["b"],
                      "nearest_training": name, "nearest_chamfer": d})

@@ -13,7 +13,8 @@ def describe(error: Exception) -> str:
     cached blocks back so the next job can run."""
     if isinstance(error, torch.cuda.OutOfMemoryError):
         torch.cuda.empty_cache()
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        lines = str(error).strip().splitlines()
+        first = lines[0] if lines else ""
         return (f"out of GPU memory ({first}); no file is half-written. Close other GPU programs, lower the mesh "
                 "resolution or the batch, or run on the CPU: CUDA_VISIBLE_DEVICES= deepsdf ...")
     return str(error)
