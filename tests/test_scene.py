@@ -268,3 +268,25 @@ def test_a_room_scan_not_in_metres_is_named_and_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "room.png" in err and "not metres" in err and "depth_scale" in err and not out.exists()
     assert segment_scan(room.depth, room.camera).floor is not None
+
+
+def test_a_plane_seen_edge_on_with_flying_pixels_is_not_a_wall():
+    """Scene 2004's swivel chair: its back seen edge-on lies in a plane along the camera's rays, and so do the
+    flying pixels between its rim and the wall behind. Joined by the image alone they made one patch 1.8 m
+    deep, which passed for a wall and took the back away; joined in 3D the patch is the back, too small."""
+    from core.segment import _largest_patch
+
+    H, W, f = 60, 60, 500.0
+    rng = np.random.default_rng(3)
+    v, u = np.mgrid[0:H, 0:W].astype(float)
+    z = np.full((H, W), 2.7) + 0.002 * v  # the back: 25 px wide, rows 10-50
+    z[:, 36:] = np.nan
+    z[10:50, 35] = rng.uniform(2.8, 4.5, 40)  # its rim's flying pixels, anywhere between it and the wall
+    z[:10], z[50:] = np.nan, np.nan
+    pts = np.stack([(u - W / 2) * z / f, (v - H / 2) * z / f, z], -1)
+    valid = np.isfinite(z)
+    near = np.ones(int(valid.sum()), bool)  # all of them lie within the noise of the edge-on plane
+    on = _largest_patch(valid, near, pts, f)
+    patch = pts[valid][on]
+    assert np.ptp(patch[:, 2]) < 0.2  # the back alone, not the rays behind its rim
+    assert on.sum() >= 0.9 * 40 * 35
