@@ -4,8 +4,7 @@ Posed (``complete``): the scan's camera pose in the model's frame is known; one 
 object's pixels (all of them, or in a scan of a room the segment at the pose). Pose-free
 (``complete_scene``): a sensor's depth image of a room, intrinsics only; the floor and walls are found
 and dropped, the rest is cut into objects (``segment``) and each chosen object gets a code and a Sim(3)
-pose (``pose``), and back the pixels the cut left out that its fitted shape explains (``reclaim``); its mesh
-comes back in the camera's frame and units.
+pose (``pose``); its mesh comes back in the camera's frame and units.
 """
 from __future__ import annotations
 
@@ -19,12 +18,11 @@ from .bundle import Bundle
 from .fileio import DataError
 from .fit import FitData, FitResult, best_starts, fit, nearest_code
 from .meshing import SurfaceMesh, mesh_code
-from .model import latent_field
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from .samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
-from .segment import Segment, Segmentation, noise_threshold, segment_scan
+from .segment import Segment, Segmentation, segment_scan
 
 
 @dataclass
@@ -306,92 +304,38 @@ def object_pose(mesh: SurfaceMesh, model_to_camera: np.ndarray) -> np.ndarray:
     return model_to_camera @ frame
 
 
-@dataclass
-class _ObjectView:
-    """What a fit reads of one object's pixels (``mask``): the sensor's points and pixel normals (the pose's;
-    its height above the floor too: the smoothed points fall 0.4 % short), the smoothed surface and its noise
-    (the shape's) and the free space around its outline."""
-    mask: np.ndarray
-    sensor: tuple[np.ndarray, np.ndarray]
-    points: np.ndarray
-    normals: np.ndarray
-    noise: float
-    outside: np.ndarray
-
-    @classmethod
-    def of(cls, seg: Segmentation, mask: np.ndarray, normals: np.ndarray) -> "_ObjectView":
-        fitted = mask & np.isfinite(normals).all(-1)
-        sensor = drop_flying_pixels(seg.points[fitted], normals[fitted])
-        points, smooth_normals, noise = smooth_surface(seg.points[fitted], normals[fitted])
-        outside = silhouette_free_space(seg.points, mask, margin=3 * noise + 0.02)
-        return cls(mask, sensor, points, smooth_normals, noise, outside)
-
-
-RECLAIM_SIGMAS = 3  # a pixel the segments left out joins an object if it lies this many noise sigmas (at least
-# 1 cm) from its fitted surface and above the floor's noise band (``segment.noise_threshold``)...
-RECLAIM_SHARE = 0.5  # ...and another segment's pixels join it if this share of them does: a piece of the object
-
-
-def reclaim(decoder, seg: Segmentation, view: _ObjectView, fit: ObjectFit, grow: float = 0.3) -> np.ndarray:
-    """The object's mask with the pixels around it (its box grown by ``grow``) that lie on its fitted surface,
-    above the floor's noise band: pixels no segment holds, and the pieces of it that came out as segments of
-    their own. Segmentation drops what lies in a plane (a wall's, or one seen edge-on) and cuts thin parts off
-    where the noise parts them from the rest; the fitted shape tells which of those pixels are the object's.
-    Pixels in the floor's band stay out: a chair's feet there are as near the fitted surface as the floor
-    around them, and taking them put a stretcher between one chair's legs (scene 1019: Chamfer x1e3 0.31
-    without any, 3.3 with them, 0.20 without)."""
-    rows, cols = np.nonzero(view.mask)
-    gr, gc = grow * np.ptp(rows), grow * np.ptp(cols)
-    box = np.zeros_like(view.mask)
-    box[int(max(rows.min() - gr, 0)):int(rows.max() + gr + 1), int(max(cols.min() - gc, 0)):int(cols.max() + gc + 1)] = True
-    pts = seg.points
-    candidate = box & ~view.mask & (seg.labels >= 0)
-    if seg.floor is not None:
-        candidate[candidate] = seg.floor.distance(pts[candidate]) > noise_threshold(pts[candidate][:, 2])
-    if not candidate.any():
-        return view.mask
-    M = fit.model_to_camera
-    s = sim3_scale(M)
-    x = (pts[candidate] - M[:3, 3]) @ (M[:3, :3] / s) / s  # camera -> the decoder's frame
-    field = latent_field(decoder, fit.code)
-    with torch.no_grad():
-        sdf = torch.cat([field(torch.as_tensor(c, dtype=torch.float32)) for c in np.array_split(x, len(x) // 65536 + 1)])
-    near = np.zeros_like(candidate)
-    near[candidate] = s * np.abs(sdf.reshape(-1).cpu().numpy()) < max(RECLAIM_SIGMAS * view.noise, 0.01)
-    for label in np.unique(seg.labels[candidate & (seg.labels > 0)]):
-        piece = candidate & (seg.labels == label)
-        if near[piece].mean() < RECLAIM_SHARE:
-            near[piece] = False
-    return view.mask | near
-
-
 def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np.ndarray, res: int = 128,
                 height: float | None = None, progress: Callable[[float, ObjectFit | None], None] | None = None,
                 cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> FoundObject:
     """Pose and shape of one segment; the mesh comes back in the camera's frame. ``progress`` gets the
     fraction done and the best fit so far (None once it is being meshed)."""
-    view = _ObjectView.of(seg, seg.labels == segment.label, normals)
-    up, offset = floor_of(seg, view.sensor[0], warn)
+    mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
+    sensor = drop_flying_pixels(seg.points[mask], normals[mask])
+    points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
+    up, offset = floor_of(seg, sensor[0], warn)
+    outline = seg.labels == segment.label
+    outside = silhouette_free_space(seg.points, outline, margin=3 * noise + 0.02)
 
     def judge_at(model_to_camera: np.ndarray) -> Callable[[torch.Tensor], float]:
         """How far a code's shape, placed there, sticks out of the segment's outline (``outline_judge``)."""
-        return outline_judge(bundle.decoder, seg.points, view.mask, model_to_camera, view.noise)
+        return outline_judge(bundle.decoder, seg.points, outline, model_to_camera, noise)
 
     # the pose from the sensor's own points and pixel normals, the shape below from the smoothed surface:
     # refitted from the true pose, the 43 scene chairs' pose moved 1.4 cm (median) with the smoothed
     # points and normals (planes through 24 neighbours lie across thin parts), 1.0 cm with the sensor's;
     # the pose-free Chamfer median went from 2.47 to 2.18. The shape came out worse fitted to these (3.10)
-    result = fit_object(bundle.decoder, *view.sensor, up, offset, bundle.latents.codes, height=height, noise=view.noise,
-                        outside=view.outside, judge=lambda fit: judge_at(fit.model_to_camera)(fit.code),
+    result = fit_object(bundle.decoder, *sensor, up, offset, bundle.latents.codes, height=height, noise=noise,
+                        outside=outside, judge=lambda fit: judge_at(fit.model_to_camera)(fit.code),
                         progress=(lambda f, fit: progress(0.7 * f, fit)) if progress else None, cancelled=cancelled)
     codes = bundle.latents.codes
+    height_seen = observed_height(sensor[0], up, offset)  # the sensor's: the smoothed points fall 0.4 % short
 
     def shape_then_pose(result: ObjectFit, again: bool) -> ObjectFit:
         """The shape at the fit's pose (``fit_scan``; ``again``: ``fit_detail`` from the fit's code), then
         the pose with that shape held: over the 43 scene chairs translation 1.68 -> 1.53 cm (median),
         rotation 0.60 -> 0.49 degrees, 37 -> 39 within bounds, for 5 % more time; then its height from the
         floor to its top, observed (``stand``)."""
-        data = posed_samples(view.points, view.normals, view.noise, np.linalg.inv(result.model_to_camera))
+        data = posed_samples(points, normals, noise, np.linalg.inv(result.model_to_camera))
         judge = judge_at(result.model_to_camera)
         if again:
             found = fit_detail(bundle.decoder, data, codes, result.code, cancelled=cancelled)
@@ -401,8 +345,8 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
             code = found.code
         result = replace(result, code=code, iterations=result.iterations + found.iterations,
                          seconds=result.seconds + found.seconds)
-        result = refine_pose(bundle.decoder, result, *view.sensor, up, view.noise, view.outside, cancelled=cancelled)
-        return stand(bundle.decoder, result, observed_height(view.sensor[0], up, offset), up, offset) or result
+        result = refine_pose(bundle.decoder, result, *sensor, up, noise, outside, cancelled=cancelled)
+        return stand(bundle.decoder, result, height_seen, up, offset) or result
 
     # the shape once more, the pose held: the posed completion itself (its samples, model frame, all the
     # points; its two LM stages from the training code that explains them best). From the joint code only
@@ -415,15 +359,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     # shape fit (``outline_judge``) now does that better: 2012 1.8 without the rows. With the judge, over
     # the three scene sets, leaving them out took the median from 0.88 / 0.63 / 0.78 to 0.84 / 0.61 / 0.79
     # and the mean from 3.10 / 1.90 / 2.43 to 2.67 / 1.49 / 1.92
-    # before each shape fit, the pixels the segment left out that the shape fitted so far explains join it
-    # (``reclaim``): from the search's coarse shape first, then from the shape fitted at its pose
-    def grow(result: ObjectFit) -> _ObjectView:
-        grown = reclaim(bundle.decoder, seg, view, result)
-        return _ObjectView.of(seg, grown, normals) if grown.sum() > view.mask.sum() else view
-
-    view = grow(result)
     result = shape_then_pose(result, again=False)
-    view = grow(result)
     if progress:
         progress(0.8, result)
     # and again at the pose that led to, from the shape found. The search's pose was fitted with the

@@ -333,9 +333,14 @@ def scenes(ctx: Context, single: int = 20, multi: int = 10) -> Path:
         entries = [test[i] for i in rng.choice(len(test), shapes, replace=False)]
         rows += scene_rows(ctx.bundle, [ctx.truth_mesh(e) for e in entries], [e[2] for e in entries],
                            [ctx.truth(e) for e in entries], k + 1000 * ctx.scene_seed, ctx.res, ctx.method, height)
+    return write_scenes(rows, ctx.out_dir, count)
+
+
+def write_scenes(rows: list[dict], out_dir: Path, count: tuple[int, int]) -> Path:
+    """``scenes``' table and plot from its rows (``count``: scenes with one shape, with 2-3)."""
     ok = [r for r in rows if r["found"] and r["rot_err_deg"] <= 20 and r["t_err_cm"] <= 5 and abs(r["scale_err_pct"]) <= 10]
-    _scatter(ctx.out_dir / "scenes.png", rows)
-    return write_table(rows, ctx.out_dir / "scenes", "Pose-free completion in sensor scenes",
+    _scatter(out_dir / "scenes.png", rows)
+    return write_table(rows, out_dir / "scenes", "Pose-free completion in sensor scenes",
                        f"{len(ok)} of {len(rows)} held-out shapes found and fitted within 20 deg, 5 cm and 10 % scale "
                        f"({count[0]} scenes with one shape, {count[1]} with 2-3; Kinect-like noise, intrinsics only). "
                        "rot_err_deg: angle between fitted and true rotation (yaw and tilt); scale_err_pct signed. "
