@@ -290,3 +290,25 @@ def test_a_plane_seen_edge_on_with_flying_pixels_is_not_a_wall():
     patch = pts[valid][on]
     assert np.ptp(patch[:, 2]) < 0.2  # the back alone, not the rays behind its rim
     assert on.sum() >= 0.9 * 40 * 35
+
+
+def test_a_chairs_far_legs_seen_past_its_near_legs_join_it_but_a_box_behind_does_not():
+    """Scene 2005 of the third set: a chair seen from the front, its far legs 19 cm behind its near side at
+    their nearest (its seat hides what joins them), 50 cm nearer the camera than the wall. A box standing 50
+    cm behind the chair stays apart."""
+    from core.segment import Plane, _merge_stacked
+
+    rng = np.random.default_rng(4)
+
+    def blob(lo, hi, n):
+        return rng.uniform(lo, hi, (n, 3))
+
+    parts = [blob([0.0, 0.0, 2.0], [0.5, 0.9, 2.2], 3000),    # 1: the chair's near side
+             blob([0.0, 0.0, 2.39], [0.45, 0.4, 2.45], 400),  # 2: its far legs
+             blob([0.0, 0.0, 2.7], [0.4, 0.4, 2.9], 400)]     # 3: a box behind it
+    pts = np.concatenate(parts)[None]
+    labels = np.concatenate([np.full(len(p), k + 1) for k, p in enumerate(parts)])[None]
+    merged = _merge_stacked(labels, pts, Plane(np.array([0.0, 1.0, 0.0]), 0.0, 0))
+    groups = [set(np.unique(merged[labels == k]).tolist()) for k in (1, 2, 3)]
+    assert groups[0] == groups[1]  # the far legs joined their chair
+    assert groups[2] != groups[0]  # the box stayed apart
