@@ -280,7 +280,7 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
     column, the seat between them hidden (scene 2017 of the third set, fitted four-legged: Chamfer x1e3 51,
     0.43 joined). A part where the larger one hides the floor and within ``behind_gap`` of it joins it too:
     a chair seen from the front shows its far legs 19 cm behind its near legs, its seat hiding what joins
-    them (scene 2005 of the third set; nine chairs of the three sets gained such parts, none another
+    them (scene 2005 of the third set; four chairs of the three sets gained such parts, none another
     object's). Labels stay largest first."""
     from scipy.spatial import cKDTree
 
