@@ -323,8 +323,7 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
             above = a_above or heights[b - 1][0] > heights[a - 1][1]
             if (covered(a, b, 0.0) or (above and covered(a, b, 0.0, above_overlap))
                     or (part and covered(a, b, part_reach) and near(a, b))
-                    or (part and _overlap(hides(a), boxes[b - 1]) >= overlap and near(a, b, behind_gap))
-                    or (part and a_above and _overlap(hides(a), boxes[b - 1]) >= overlap)):
+                    or (part and _overlap(hides(a), boxes[b - 1]) >= overlap and (a_above or near(a, b, behind_gap)))):
                 parent[root(b)] = root(a)
     merged = np.array([0] + [root(k) for k in range(1, count + 1)])
     return _by_size(np.where(labels > 0, merged[np.maximum(labels, 0)], labels))
@@ -397,7 +396,11 @@ def _largest_patch(valid: np.ndarray, near: np.ndarray, pts: np.ndarray, focal: 
     grid[valid] = near
     if not grid.any():
         return near
-    return (_components(pts, grid, 1, focal) == 1)[valid]
+    rows, cols = np.flatnonzero(grid.any(1)), np.flatnonzero(grid.any(0))
+    box = np.s_[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]  # joining pixels outside the patch's box costs time
+    patch = np.zeros_like(grid)
+    patch[box] = _components(pts[box], grid[box], 1, focal) == 1
+    return patch[valid]
 
 
 def _components(pts: np.ndarray, keep: np.ndarray, min_pixels: int, focal: float) -> np.ndarray:

@@ -96,4 +96,3 @@ def test_a_turned_rival_that_nearly_ties_is_chosen_by_the_outline():
     turned = gt @ np.diag([-1.0, 1.0, -1.0, 1.0])  # half a turn about the model's up axis
     scores = [outline_judge(bundle.decoder, pts, render.labels == 1, M, 0.005)(bundle.latents.codes[k]) for M in (gt, turned)]
     assert scores[0] < 0.5 * scores[1], scores
-

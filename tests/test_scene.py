@@ -294,8 +294,7 @@ def test_a_plane_seen_edge_on_with_flying_pixels_is_not_a_wall():
 
 def test_a_chairs_far_legs_seen_past_its_near_legs_join_it_but_a_box_behind_does_not():
     """Scene 2005 of the third set: a chair seen from the front, its far legs 19 cm behind its near side at
-    their nearest (its seat hides what joins them), 50 cm nearer the camera than the wall. A box standing 50
-    cm behind the chair stays apart."""
+    their nearest (its seat hides what joins them). A box standing 50 cm behind the chair stays apart."""
     from core.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(4)
