@@ -400,7 +400,16 @@ class MainWindow(QMainWindow):
     def ask_screenshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "view.png", "PNG (*.png)")
         if path:
+            self.screenshot(path)
+
+    def screenshot(self, path: str) -> bool:
+        try:
             self.viewer.screenshot(path)
+        except Exception as e:
+            self.error("Screenshot failed", f"{path}\n\n{e}")
+            return False
+        self.statusBar().showMessage(f"saved {path}", 5000)
+        return True
 
     def error(self, title: str, text: str) -> None:
         self.statusBar().showMessage(f"{title}: {text.splitlines()[0]}", 8000)

@@ -7,6 +7,7 @@ from pyvistaqt import QtInteractor
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from core.fileio import atomic_write
 from core.meshing import SurfaceMesh
 from core.render import CAMERA, COLOR, polydata
 
@@ -192,7 +193,11 @@ class Viewer(QWidget):
         self.update_view()
 
     def screenshot(self, path: str) -> None:
-        self.plotter.screenshot(path)
+        """Save the view as it is now. A change asks only for a later paint (``update_view``), so render
+        first: reading the window's buffer before that paint saves the previous frame (a test caught a
+        blank view right after the first mesh). Written atomically."""
+        self.plotter.render_window.Render()
+        atomic_write(path, lambda tmp: self.plotter.screenshot(str(tmp)))
 
     def face_count(self) -> int:
         return 0 if self.actor is None or not self.actor.GetVisibility() else self.poly.n_cells

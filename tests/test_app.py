@@ -46,10 +46,13 @@ def test_opens_default_model_and_shows_a_shape(window, qtbot, tmp_path):
     assert "default" in window.windowTitle()
     assert window.explore.list.count() == len(window.bundle.latents)
     shot = tmp_path / "start.png"
-    window.viewer.screenshot(str(shot))
+    assert window.screenshot(str(shot))  # at once: the screenshot must not read the frame before the mesh
     import imageio.v3 as iio
     img = iio.imread(shot)
-    assert img.std() > 10  # not blank: a shaded mesh over the gradient
+    assert img.std() > 10  # not blank: a shaded mesh over the gradient (the gradient alone: 8.4)
+    (tmp_path / "blocker").write_text("")
+    assert not window.screenshot(str(tmp_path / "blocker" / "x.png"))
+    assert "blocker" in window.last_error
     assert "64³" in window.status.text()
 
 
