@@ -142,6 +142,18 @@ def test_completion_samples_follow_the_paper(sphere_scan):
     assert (r[2 * n:] > 0.5).all()  # free space lies outside the sphere, in front of the surface
 
 
+def test_samples_lie_off_a_noisy_surface_by_more_than_its_noise(sphere_scan):
+    """eta is the paper's 0.02 for a clean scan; for a noisy one, twice its noise: within the noise a
+    sample's side of the surface would be a guess."""
+    import core.completion as C
+    clean = completion_samples(sphere_scan)
+    noisy = completion_samples(dataclasses.replace(sphere_scan, depth=add_noise(sphere_scan.depth, 0.03, seed=1)))
+    assert clean.sdf.abs().max().item() == pytest.approx(C.ETA)
+    assert C.ETA_PER_NOISE * noisy.noise > C.ETA
+    assert noisy.sdf.abs().max().item() == pytest.approx(C.ETA_PER_NOISE * noisy.noise, rel=1e-5)
+    assert completion_samples(sphere_scan, eta=0.05).sdf.abs().max().item() == pytest.approx(0.05)  # as given
+
+
 def test_a_noisy_scan_is_fitted_on_more_rows_held_more_firmly(tiny_experiment, sphere_scan, monkeypatch):
     import core.completion as C
     from core.bundle import load_bundle

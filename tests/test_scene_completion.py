@@ -263,13 +263,17 @@ def _chair_fitted(number: int, seed: int, tmp_path):
     return chair, render.objects[0].model_to_camera, fit_segment(bundle, seg, segment, normals, 128, warn=lambda m: None)
 
 
+def _own_frame_chamfer(chair, _, found) -> float:
+    """Chamfer between the found shape, in its own normalised frame (``found.pose``), and the chair."""
+    shape = found.mesh.moved(np.linalg.inv(found.pose)).to_trimesh()
+    return chamfer(shape.sample(20000, seed=0), chair.sample(20000, seed=1))
+
+
 def test_the_shape_is_fitted_again_at_the_pose_it_led_to(tmp_path):
     """Scene 2003 of the evaluation's third set: a held-out chair whose search scale came out 9 % large. The
     shape fitted at that pose stretched to fill it (Chamfer x1e3 3.7), the observed height then shrank the
     scale by 7 %; fitted once more at the pose that led to, it is the chair (0.27)."""
-    chair, _, found = _chair_fitted(34, 2003, tmp_path)
-    shape = found.mesh.moved(np.linalg.inv(found.pose)).to_trimesh()  # in its own normalised frame
-    cd = chamfer(shape.sample(20000, seed=0), chair.sample(20000, seed=1))
+    cd = _own_frame_chamfer(*_chair_fitted(34, 2003, tmp_path))
     assert cd < 1e-3, cd  # 2.3e-3 without the second fit
 
 
@@ -278,9 +282,7 @@ def test_the_shape_is_fitted_last_in_the_objects_own_frame(tmp_path):
     The decoder's frame had drifted with the code; the shape fitted there came out another chair (Chamfer
     x1e3 3.1; posed 0.41). Fitted last from the training codes in the frame its shape defines
     (``object_pose``), it is the chair (0.43)."""
-    chair, _, found = _chair_fitted(6, 2015, tmp_path)
-    shape = found.mesh.moved(np.linalg.inv(found.pose)).to_trimesh()
-    cd = chamfer(shape.sample(20000, seed=0), chair.sample(20000, seed=1))
+    cd = _own_frame_chamfer(*_chair_fitted(6, 2015, tmp_path))
     assert cd < 1e-3, cd
 
 
