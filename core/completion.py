@@ -128,20 +128,11 @@ def _scan_settings(data: FitData) -> tuple[int, tuple[float, float]]:
     return (NOISY_ROWS, NOISY_PRIORS) if data.noise >= NOISY else (SCAN_ROWS, SCAN_PRIORS)
 
 
-ETA, ETA_PER_NOISE = 0.02, 2.0  # a posed scan's samples lie +/- eta off its surface: the paper's 0.02, or twice
-# the scan's noise (model units) where that is larger. Within the noise, a sample's side of the surface is a guess,
-# and the prior filled in the rest: scene 2027's far chair (noise 0.016, 4 m away) came out with stretchers between
-# its legs and a frame back (Chamfer x1e3 6.1; eta 0.032: 3.9, 0.04: 0.58, 0.05: 1.1). With the true pose and mask
-# of the three scene sets' 132 chairs (54 with noise over 0.01): mean 0.84 -> 0.78, median 0.400 -> 0.406, worst
-# 6.1 -> 4.7, 21 chairs better by 10 % or more and 6 worse; 2.5 times the noise: mean 0.72, median 0.451, 24 better
-# and 18 worse. Clean scans (noise ~2e-4) keep 0.02.
-
-
 def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float | None = None, free_per_point: int = 1,
                        free_depth: float = 0.3, max_points: int = 20000, seed: int = 0) -> FitData:
     """SDF samples for completing a posed scan, the paper's way (``scan.posed_samples``), from the pixels of
     ``mask``: given, or in a scan of a room the object at the pose (``object_mask``), else all of them;
-    ``eta`` given, or from the scan's noise (``ETA_PER_NOISE``).
+    ``eta`` given, or from the scan's noise (``scan.ETA_PER_NOISE``).
 
     What the camera saw around the object's outline (``scan.silhouette_free_space``) is left out, as in
     the pose-free shape fit: it tells the pose, and it judges the shape (``outline_judge``). As rows to
@@ -152,8 +143,6 @@ def completion_samples(scan: Scan, mask: np.ndarray | None = None, eta: float | 
     points, normals, noise = scan.observed(mask)
     if len(points) == 0:
         raise DataError(f"{scan.source or 'scan'}: no valid depth pixels to fit")
-    if eta is None:
-        eta = max(ETA, ETA_PER_NOISE * noise * sim3_scale(scan.posed()))
     return posed_samples(points, normals, noise, scan.posed(), eta, free_per_point, free_depth, max_points, seed)
 
 

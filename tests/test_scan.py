@@ -145,12 +145,12 @@ def test_completion_samples_follow_the_paper(sphere_scan):
 def test_samples_lie_off_a_noisy_surface_by_more_than_its_noise(sphere_scan):
     """eta is the paper's 0.02 for a clean scan; for a noisy one, twice its noise: within the noise a
     sample's side of the surface would be a guess."""
-    import core.completion as C
+    import core.scan as S
     clean = completion_samples(sphere_scan)
     noisy = completion_samples(dataclasses.replace(sphere_scan, depth=add_noise(sphere_scan.depth, 0.03, seed=1)))
-    assert clean.sdf.abs().max().item() == pytest.approx(C.ETA)
-    assert C.ETA_PER_NOISE * noisy.noise > C.ETA
-    assert noisy.sdf.abs().max().item() == pytest.approx(C.ETA_PER_NOISE * noisy.noise, rel=1e-5)
+    assert clean.sdf.abs().max().item() == pytest.approx(S.ETA)
+    assert S.ETA_PER_NOISE * noisy.noise > S.ETA
+    assert noisy.sdf.abs().max().item() == pytest.approx(S.ETA_PER_NOISE * noisy.noise, rel=1e-5)
     assert completion_samples(sphere_scan, eta=0.05).sdf.abs().max().item() == pytest.approx(0.05)  # as given
 
 
