@@ -327,7 +327,13 @@ def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tupl
     their neighbourhood's plane and take its normal, and isolated points (flying pixels between a
     silhouette and the background) are dropped. A clean scan keeps its points and the pixel normals,
     which follow thin parts (legs) better than a plane through 24 neighbours (measured: a wider
-    neighbourhood, sized to average the noise out, blurs the legs and fits worse)."""
+    neighbourhood, sized to average the noise out, blurs the legs and fits worse).
+
+    The estimate follows the noise along the surface normal while that stays under about the pixel spacing
+    (sensor scenes: 1.8 / 3.8 / 5.6 mm estimated for 1.8 / 3.7 / 6.2 mm at 1.3-2.7 m), then saturates near the
+    spacing, as 3-d neighbours are picked among points that moved alike: 7.8 for 9.9 mm at 3.4 m; a posed render
+    with sigma 0.03 reads 0.010 for 0.022. The noise-driven settings (``ETA_PER_NOISE``, ``completion.NOISY``,
+    free-space margins) were chosen on this estimate as it is."""
     from scipy.spatial import cKDTree
 
     if len(points) < k + 1:
