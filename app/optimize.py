@@ -36,7 +36,12 @@ class ProgressBar(QProgressBar):
 
 
 class CameraDialog(QDialog):
-    """Asks for intrinsics and a look-at pose when a scan has no sidecar."""
+    """Asks for intrinsics, depth units and (for a render) a look-at pose when a scan has no sidecar.
+
+    Without a pose the scan is a sensor's: its objects, their poses and shapes are found (the default,
+    as a raw depth image from a sensor has no pose in the model's frame)."""
+
+    SENSOR, LOOK_AT = "none: a sensor's scan (find the objects, their poses and shapes)", "look-at, in the model's frame"
 
     def __init__(self, path: Path, width: int, height: int, parent=None):
         super().__init__(parent)
@@ -44,14 +49,21 @@ class CameraDialog(QDialog):
         guess = Camera.from_fov(width, height, 50.0)
         self.width_px, self.height_px = width, height
         self.fx, self.fy, self.cx, self.cy = (self._spin(v, 1e5) for v in (guess.fx, guess.fy, guess.cx, guess.cy))
+        self.depth_scale = self._spin(1000.0 if path.suffix.lower() == ".png" else 1.0, 1e6, 1e-6)
+        self.pose_kind = QComboBox()
+        self.pose_kind.addItems([self.SENSOR, self.LOOK_AT])
         self.az, self.el = self._spin(30.0, 360, -360), self._spin(20.0, 90, -90)
         self.dist = self._spin(2.5, 100, 0.01)
         form = QFormLayout(self)
         form.addRow(QLabel(f"{path.name} has no sidecar JSON ({sidecar_path(path).name}).\n"
-                           "Give the intrinsics and where the camera looked from."))
+                           "Give the depth camera's intrinsics (pixels) and the depth's units."))
         for label, w in (("fx", self.fx), ("fy", self.fy), ("cx", self.cx), ("cy", self.cy),
-                         ("azimuth °", self.az), ("elevation °", self.el), ("distance", self.dist)):
+                         ("depth scale (stored value per metre:\n1000 = mm, TUM RGB-D 5000)", self.depth_scale),
+                         ("pose", self.pose_kind), ("azimuth °", self.az), ("elevation °", self.el),
+                         ("distance", self.dist)):
             form.addRow(label, w)
+        self.pose_kind.currentTextChanged.connect(self._pose_kind_changed)
+        self._pose_kind_changed(self.pose_kind.currentText())
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -63,10 +75,17 @@ class CameraDialog(QDialog):
         s.setValue(value)
         return s
 
+    def _pose_kind_changed(self, kind: str) -> None:
+        for w in (self.az, self.el, self.dist):
+            w.setEnabled(kind == self.LOOK_AT)
+
     def camera(self) -> Camera:
         return Camera(self.fx.value(), self.fy.value(), self.cx.value(), self.cy.value(), self.width_px, self.height_px)
 
-    def pose(self) -> np.ndarray:
+    def pose(self) -> np.ndarray | None:
+        """The camera-to-model pose of a render; None for a sensor's scan."""
+        if self.pose_kind.currentText() == self.SENSOR:
+            return None
         return look_at_pose(self.az.value(), self.el.value(), self.dist.value())
 
 
@@ -78,7 +97,7 @@ def open_scan_interactive(path: Path, parent=None) -> Scan | None:
     dialog = CameraDialog(path, depth.shape[1], depth.shape[0], parent)
     if dialog.exec() != QDialog.Accepted:
         return None
-    return load_scan(path, camera=dialog.camera(), camera_to_model=dialog.pose())
+    return load_scan(path, camera=dialog.camera(), camera_to_model=dialog.pose(), depth_scale=dialog.depth_scale.value())
 
 
 class OptimizePanel(QWidget):

@@ -210,7 +210,7 @@ def cmd_complete(a) -> None:
     from .scan import load_scan
 
     bundle = open_model(a.model)
-    scan = load_scan(a.scan, depth_scale=a.depth_scale)
+    scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale)
     if scan.camera_to_model is None or a.all_objects or a.object:
         return _complete_scene(a, bundle, noisy(scan, a.noise, a.noise_kind, a.seed))
     c = complete(bundle, scan, a.method, a.res, a.noise, a.noise_kind, a.seed)
@@ -445,12 +445,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("complete", help="complete a shape from one depth scan: posed, or the objects of a sensor's scan without a pose")
     s.add_argument("model")
-    s.add_argument("scan", help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON")
+    s.add_argument("scan", help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON, or with --intrinsics")
+    s.add_argument("--intrinsics", metavar="FX,FY,CX,CY",
+                   help="the depth camera's intrinsics in pixels, or a file holding them (JSON as in a sidecar or "
+                        "Open3D, or a 3x3 K matrix): for an image without a sidecar; wins over the sidecar's")
     s.add_argument("--noise", type=float, default=0.0, help="Gaussian noise sigma injected before fitting")
     s.add_argument("--noise-kind", default="depth", choices=["depth", "inverse"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--method", default="lm", choices=["lm", "adam"])
-    s.add_argument("--depth-scale", type=float, help="override the sidecar's depth_scale")
+    s.add_argument("--depth-scale", type=float,
+                   help="stored depth values per unit: overrides the sidecar's (default 1000 for a 16-bit PNG, i.e. "
+                        "millimetres; TUM RGB-D uses 5000)")
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
     s.add_argument("--all-objects", action="store_true",

@@ -24,8 +24,9 @@ import torch
 from .fileio import DataError, atomic_write
 from .fit import FitData
 
-SIDECAR_HELP = ("write a sidecar JSON next to the image with 'intrinsics' (fx, fy, cx, cy, width, height or "
-                "an Open3D intrinsic) and 'camera_to_model' (4x4), or pass them explicitly")
+SIDECAR_HELP = ("give the intrinsics (`deepsdf complete --intrinsics fx,fy,cx,cy`; the app asks for them), or write "
+                "a sidecar JSON next to the image with 'intrinsics' (fx, fy, cx, cy, width, height, or an Open3D "
+                "intrinsic) and, for a posed scan, 'camera_to_model' (4x4)")
 
 
 @dataclass
@@ -49,17 +50,24 @@ class Camera:
 
     @classmethod
     def parse(cls, spec, base: Path | None = None, size: tuple[int, int] | None = None) -> "Camera":
-        """fx/fy/cx/cy dict, Open3D PinholeCameraIntrinsic dict, or a path to such a JSON or to a 3x3 K
-        text file. ``size`` (width, height) fills in a missing image size (a K file has none)."""
+        """fx/fy/cx/cy dict or text ("fx,fy,cx,cy"), Open3D PinholeCameraIntrinsic dict, or a path to such a
+        JSON or to a 3x3 K text file. ``size`` (width, height) fills in a missing image size."""
+        if isinstance(spec, str) and (numbers := _four_numbers(spec)):
+            spec = dict(zip(("fx", "fy", "cx", "cy"), numbers))
         if isinstance(spec, (str, Path)):
             path = Path(spec) if base is None else base / spec
             if not path.is_file():
+                if "," in str(spec):
+                    raise DataError(f"intrinsics {str(spec)!r}: four numbers fx,fy,cx,cy (pixels) were expected")
                 raise FileNotFoundError(f"missing intrinsics file: {path}")
             if path.suffix == ".json":
                 try:
-                    return cls.parse(json.loads(path.read_text()), size=size)
+                    data = json.loads(path.read_text())
                 except json.JSONDecodeError as e:
                     raise DataError(f"{path}: invalid JSON ({e})") from e
+                if isinstance(data, dict) and "intrinsics" in data:  # another scan's sidecar
+                    return cls.parse(data["intrinsics"], path.parent, size)
+                return cls.parse(data, size=size)
             try:
                 K = np.loadtxt(path)
             except ValueError as e:
@@ -88,6 +96,14 @@ class Camera:
 
     def to_dict(self) -> dict:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
+
+
+def _four_numbers(text: str) -> list[float] | None:
+    try:
+        numbers = [float(x) for x in text.split(",")]
+    except ValueError:
+        return None
+    return numbers if len(numbers) == 4 else None
 
 
 @dataclass
@@ -211,9 +227,10 @@ def sidecar_path(image: Path) -> Path:
     return Path(image).with_suffix(".json")
 
 
-def load_scan(path: str | Path, camera: Camera | None = None, camera_to_model=None,
+def load_scan(path: str | Path, camera: Camera | str | dict | None = None, camera_to_model=None,
               depth_scale: float | None = None) -> Scan:
-    """A depth image with its camera: explicit arguments win over the sidecar JSON."""
+    """A depth image with its camera: explicit arguments win over the sidecar JSON. ``camera`` may be
+    anything ``Camera.parse`` reads (a sensor's "fx,fy,cx,cy"); the image gives its size."""
     path = Path(path)
     meta = {}
     side = sidecar_path(path)
@@ -223,6 +240,8 @@ def load_scan(path: str | Path, camera: Camera | None = None, camera_to_model=No
         except json.JSONDecodeError as e:
             raise DataError(f"{side}: invalid JSON ({e})") from e
     depth = load_depth(path, depth_scale if depth_scale is not None else meta.get("depth_scale"))
+    if camera is not None and not isinstance(camera, Camera):
+        camera = Camera.parse(camera, size=(depth.shape[1], depth.shape[0]))
     if camera is None:
         if "intrinsics" not in meta:
             raise DataError(f"{path}: no intrinsics ({side.name} missing or without 'intrinsics'); {SIDECAR_HELP}")

@@ -186,9 +186,42 @@ def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypat
     depth = np.zeros((60, 80), np.uint16)
     depth[20:40, 30:50] = 2000
     iio.imwrite(tmp_path / "bare.png", depth)
-    monkeypatch.setattr(optimize.CameraDialog, "exec", lambda self: optimize.QDialog.Accepted)  # accept the defaults
+
+    def look_at(dialog):  # a render: the defaults, with a look-at pose
+        dialog.pose_kind.setCurrentText(dialog.LOOK_AT)
+        return optimize.QDialog.Accepted
+
+    monkeypatch.setattr(optimize.CameraDialog, "exec", look_at)
     assert window.open_scan(str(tmp_path / "bare.png"))
     assert window.optimize.scan.camera.width == 80 and window.viewer.points.n_points > 100
+    assert window.optimize.scan.camera_to_model is not None
+
+
+def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp_path, monkeypatch):
+    """A raw sensor image (PNG in mm, no sidecar): the dialog takes its intrinsics and, by default, no
+    pose, so the scan's objects are found as with a sidecar."""
+    from app import optimize
+    from core.scan import write_depth_png
+    from core.scene import render_scene, sensor_camera
+    from core.shapes import make_shape
+
+    render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=sensor_camera(320, 240))
+    write_depth_png(render.depth, tmp_path / "raw.png")
+    assert not (tmp_path / "raw.json").exists()
+
+    def intrinsics(dialog):
+        cam = render.camera
+        for spin, value in ((dialog.fx, cam.fx), (dialog.fy, cam.fy), (dialog.cx, cam.cx), (dialog.cy, cam.cy)):
+            spin.setValue(value)
+        assert not dialog.az.isEnabled() and dialog.depth_scale.value() == 1000  # no pose, millimetres
+        return optimize.QDialog.Accepted
+
+    monkeypatch.setattr(optimize.CameraDialog, "exec", intrinsics)
+    window.optimize.scene = None
+    assert window.open_scan(str(tmp_path / "raw.png"))
+    assert window.optimize.scan.camera_to_model is None
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    assert window.viewer.scan_frame and window.optimize.objects.count() >= 1
 
 
 def test_latent_map_picks_and_marks(window, qtbot):

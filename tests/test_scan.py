@@ -88,6 +88,12 @@ def test_intrinsics_formats(tmp_path):
         Camera.parse({"fx": 0, "fy": 0, "cx": 1, "cy": 1, "width": 2, "height": 2})
     with pytest.raises(DataError, match="lack 'fy'"):
         Camera.parse({"fx": 1, "cx": 1, "cy": 1, "width": 2, "height": 2})
+    # as typed on the command line (--intrinsics), and another scan's sidecar
+    assert Camera.parse("525,520,319.5,239.5", size=(640, 480)) == Camera(525, 520, 319.5, 239.5, 640, 480)
+    with pytest.raises(DataError, match="four numbers fx,fy,cx,cy"):
+        Camera.parse("525,520,319.5", size=(640, 480))
+    (tmp_path / "other.json").write_text(json.dumps({"intrinsics": "K.txt", "depth_scale": 1000}))
+    assert Camera.parse(str(tmp_path / "other.json"), size=(200, 160)).fy == 501
 
 
 def test_bad_scans_give_clear_errors(tmp_path):

@@ -76,16 +76,25 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, tmp_path, cap
 
 
 def test_object_under_a_pixel_and_a_pixel_on_the_floor(scene, tmp_path, capsys):
+    """On the raw image alone (no sidecar) with the intrinsics given on the command line."""
     objects, labels = _truth(scene)
     v, u = np.argwhere(labels == objects[0]["label"])[len(np.argwhere(labels == objects[0]["label"])) // 2]
     out = tmp_path / "one.ply"
-    assert main(["complete", "default", str(scene), "-o", str(out), "--object", f"{u},{v}", "--res", "48"]) == 0
+    raw = tmp_path / "raw.png"
+    raw.write_bytes(scene.read_bytes())
+    assert main(["complete", "default", str(raw), "-o", str(out), "--object", f"{u},{v}"]) == 1
+    assert "raw.png: no intrinsics" in capsys.readouterr().err and not out.exists()
+    cam = load_scan(scene).camera
+    intrinsics = f"{cam.fx},{cam.fy},{cam.cx},{cam.cy}"
+    assert main(["complete", "default", str(raw), "--intrinsics", intrinsics, "-o", str(out), "--object", f"{u},{v}",
+                 "--res", "48"]) == 0
     meta = json.loads(out.with_suffix(".json").read_text())
     assert out.is_file() and len(meta["objects"]) == 1 and meta["floor"] is not None
     gt = np.asarray(objects[0]["model_to_camera"])
     assert np.linalg.norm(np.asarray(meta["objects"][0]["model_to_camera"])[:3, 3] - gt[:3, 3]) < 0.08
     floor_v, floor_u = labels.shape[0] - 2, 3  # the bottom-left corner: floor
-    assert main(["complete", "default", str(scene), "-o", str(tmp_path / "no.ply"), "--object", f"{floor_u},{floor_v}"]) == 1
+    assert main(["complete", "default", str(raw), "--intrinsics", intrinsics, "-o", str(tmp_path / "no.ply"),
+                 "--object", f"{floor_u},{floor_v}"]) == 1
     assert "not on an object" in capsys.readouterr().err and not (tmp_path / "no.ply").exists()
 
 
