@@ -49,7 +49,8 @@ class CameraDialog(QDialog):
         guess = Camera.from_fov(width, height, 50.0)
         self.width_px, self.height_px = width, height
         self.fx, self.fy, self.cx, self.cy = (self._spin(v, 1e5) for v in (guess.fx, guess.fy, guess.cx, guess.cy))
-        self.depth_scale = self._spin(1000.0 if path.suffix.lower() == ".png" else 1.0, 1e6, 1e-6)
+        self.depth_scale = self._spin(0.0, 1e6)  # 0: as ``load_depth`` reads it (16-bit: mm; float: as stored)
+        self.depth_scale.setSpecialValueText("auto: 1000 (mm) for 16-bit, 1 for float")
         self.pose_kind = QComboBox()
         self.pose_kind.addItems([self.SENSOR, self.LOOK_AT])
         self.az, self.el = self._spin(30.0, 360, -360), self._spin(20.0, 90, -90)
@@ -97,7 +98,8 @@ def open_scan_interactive(path: Path, parent=None) -> Scan | None:
     dialog = CameraDialog(path, depth.shape[1], depth.shape[0], parent)
     if dialog.exec() != QDialog.Accepted:
         return None
-    return load_scan(path, camera=dialog.camera(), camera_to_model=dialog.pose(), depth_scale=dialog.depth_scale.value())
+    return load_scan(path, camera=dialog.camera(), camera_to_model=dialog.pose(),
+                     depth_scale=dialog.depth_scale.value() or None)
 
 
 class OptimizePanel(QWidget):

@@ -213,7 +213,7 @@ def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp
         cam = render.camera
         for spin, value in ((dialog.fx, cam.fx), (dialog.fy, cam.fy), (dialog.cx, cam.cx), (dialog.cy, cam.cy)):
             spin.setValue(value)
-        assert not dialog.az.isEnabled() and dialog.depth_scale.value() == 1000  # no pose, millimetres
+        assert not dialog.az.isEnabled() and dialog.depth_scale.value() == 0  # no pose; units as stored (16-bit: mm)
         return optimize.QDialog.Accepted
 
     monkeypatch.setattr(optimize.CameraDialog, "exec", intrinsics)
@@ -222,6 +222,7 @@ def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp
     assert window.optimize.scan.camera_to_model is None
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
     assert window.viewer.scan_frame and window.optimize.objects.count() >= 1
+    assert np.nanmax(np.abs(window.optimize.scan.depth - render.depth)) < 1e-3  # read in metres
 
 
 def test_latent_map_picks_and_marks(window, qtbot):
