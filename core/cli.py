@@ -211,7 +211,9 @@ def cmd_complete(a) -> None:
 
     bundle = open_model(a.model)
     scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale)
-    if scan.camera_to_model is None or a.all_objects or a.object:
+    scene = scan.camera_to_model is None or a.all_objects or a.object
+    _check_output(Path(a.output), Path(a.scan) if scene else None)  # before minutes of fitting
+    if scene:
         return _complete_scene(a, bundle, noisy(scan, a.noise, a.noise_kind, a.seed))
     c = complete(bundle, scan, a.method, a.res, a.noise, a.noise_kind, a.seed)
     if c.mesh.is_empty:
@@ -221,6 +223,24 @@ def cmd_complete(a) -> None:
         write_code_file(c.result.code, a.code)
     print(f"{a.scan}: {a.method} fit in {c.result.seconds:.2f} s, {c.result.iterations} iterations, "
           f"loss {c.result.losses[-1]:.5f} -> {a.output}")
+
+
+def _check_output(out: Path, scan: Path | None) -> None:
+    """The mesh's format and folder; with ``scan``, that the JSON written beside the mesh (a scan without a
+    pose) is not the scan's own sidecar: ``complete room.png -o room.ply`` would overwrite room.json."""
+    import os
+
+    from .meshing import EXPORT_FORMATS
+    from .scan import sidecar_path
+
+    if out.suffix.lower() not in EXPORT_FORMATS:
+        raise ValueError(f"{out}: unsupported mesh format {out.suffix!r} (use {', '.join(EXPORT_FORMATS)})")
+    folder = out.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ValueError(f"{out}: cannot write there ({folder} {'is not writable' if folder.is_dir() else 'does not exist'})")
+    if scan is not None and out.with_suffix(".json").resolve() == sidecar_path(scan).resolve():
+        raise ValueError(f"{out}: the JSON written beside it would overwrite the scan's sidecar {sidecar_path(scan)}; "
+                         f"name the output otherwise, e.g. -o {out.with_name(out.stem + '_fit' + out.suffix)}")
 
 
 def _pixel(text: str) -> tuple[int, int]:

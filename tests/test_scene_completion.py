@@ -98,6 +98,19 @@ def test_object_under_a_pixel_and_a_pixel_on_the_floor(scene, tmp_path, capsys):
     assert "not on an object" in capsys.readouterr().err and not (tmp_path / "no.ply").exists()
 
 
+def test_the_scans_sidecar_is_never_overwritten(scene, tmp_path, capsys):
+    """``complete room.png -o room.ply`` would write its JSON over room.json, the scan's intrinsics: refused
+    before fitting, as are a mesh format it cannot write and a missing folder."""
+    sidecar = scene.read_bytes(), scene.with_suffix(".json").read_bytes()
+    assert main(["complete", "default", str(scene), "-o", str(scene.with_suffix(".ply"))]) == 1
+    assert "would overwrite the scan's sidecar" in capsys.readouterr().err
+    assert (scene.read_bytes(), scene.with_suffix(".json").read_bytes()) == sidecar
+    assert not scene.with_suffix(".ply").exists()
+    for out, says in ((tmp_path / "x.png", "unsupported mesh format"), (tmp_path / "no" / "x.ply", "does not exist")):
+        assert main(["complete", "default", str(scene), "-o", str(out)]) == 1
+        assert says in capsys.readouterr().err
+
+
 def test_nothing_standing_and_empty_depth_are_refused(tmp_path, capsys):
     camera = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
     v, u = np.mgrid[0:240, 0:320].astype(float)
