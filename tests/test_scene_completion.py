@@ -197,7 +197,7 @@ def test_a_camera_rolled_a_quarter_turn_finds_its_floor_and_its_chairs(scene, tm
     R[:3, :3] = PORTRAIT
     path = save_scan(portrait(upright), tmp_path / "turned.png")
     floor = segment_scan(upright.depth, upright.camera, source="upright").floor
-    out = tmp_path / "turned.ply"
+    out = tmp_path / "turned_fit.ply"
     assert main(["complete", "default", str(path), "-o", str(out), "--all-objects", "--res", "64"]) == 0
     assert "turned.png: the floor found is not below the camera: the camera is taken as looking down steeply, rolled" in capsys.readouterr().out
     meta = json.loads(out.with_suffix(".json").read_text())
