@@ -349,10 +349,11 @@ def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tupl
     neighbourhood, sized to average the noise out, blurs the legs and fits worse).
 
     The estimate follows the noise along the surface normal while that stays under about the pixel spacing
-    (sensor scenes: 1.8 / 3.8 / 5.6 mm estimated for 1.8 / 3.7 / 6.2 mm at 1.3-2.7 m), then saturates near the
-    spacing, as 3-d neighbours are picked among points that moved alike: 7.8 for 9.9 mm at 3.4 m; a posed render
-    with sigma 0.03 reads 0.010 for 0.022. The noise-driven settings (``ETA_PER_NOISE``, ``completion.NOISY``,
-    free-space margins) were chosen on this estimate as it is."""
+    (sensor scenes: 1.8 / 3.8 / 5.6 mm estimated for 1.8 / 3.5 / 6.1 mm at 1.3-2.7 m), then saturates near the
+    spacing, as a plane through 24 neighbours tilts into noise as large as their spread: 7.8 for 10.0 mm at
+    3.4 m; a posed render with sigma 0.03 reads 0.010 for 0.022 (neighbours picked by ray direction read lower
+    still; 256 of them read it right but take curvature for noise on clean scans). The noise-driven settings
+    (``ETA_PER_NOISE``, ``completion.NOISY``, free-space margins) were chosen on this estimate as it is."""
     from scipy.spatial import cKDTree
 
     if len(points) < k + 1:
