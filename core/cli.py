@@ -226,18 +226,12 @@ def cmd_complete(a) -> None:
 
 
 def _check_output(out: Path, scan: Path | None) -> None:
-    """The mesh's format and folder; with ``scan``, that the JSON written beside the mesh (a scan without a
+    """``meshing.check_export``; with ``scan``, also that the JSON written beside the mesh (a scan without a
     pose) is not the scan's own sidecar: ``complete room.png -o room.ply`` would overwrite room.json."""
-    import os
-
-    from .meshing import EXPORT_FORMATS
+    from .meshing import check_export
     from .scan import sidecar_path
 
-    if out.suffix.lower() not in EXPORT_FORMATS:
-        raise ValueError(f"{out}: unsupported mesh format {out.suffix!r} (use {', '.join(EXPORT_FORMATS)})")
-    folder = out.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise ValueError(f"{out}: cannot write there ({folder} {'is not writable' if folder.is_dir() else 'does not exist'})")
+    check_export(out)
     if scan is not None and out.with_suffix(".json").resolve() == sidecar_path(scan).resolve():
         raise ValueError(f"{out}: the JSON written beside it would overwrite the scan's sidecar {sidecar_path(scan)}; "
                          f"name the output otherwise, e.g. -o {out.with_name(out.stem + '_fit' + out.suffix)}")

@@ -40,6 +40,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Refuse now a path ``atomic_path`` could not write later (after minutes of work): the nearest
+    existing folder above it must be a writable folder (missing folders below it are made)."""
+    path = Path(path)
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OSError(f"cannot write {path}: {folder} is not a writable folder")  # as atomic_path says it
+    return path
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` and move the result onto ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .fileio import atomic_write
+from .fileio import atomic_write, check_writable
 from .jobs import Cancelled
 from .mc_tables import COUNT, EDGE_AXIS, EDGE_CORNER, TRIANGLES, CORNERS
 from .model import Decoder, latent_field
@@ -320,11 +320,17 @@ def mesh_code(decoder: Decoder, z: torch.Tensor, res: int = 128, **kwargs) -> Su
     return mesh
 
 
-def export_mesh(mesh: SurfaceMesh, path: str | Path) -> Path:
-    """Write PLY/OBJ/STL/GLB/OFF (by extension) atomically through trimesh."""
+def check_export(path: str | Path) -> Path:
+    """What ``export_mesh`` refuses without a mesh (the format, a place it cannot write), to ask before a fit."""
     path = Path(path)
     if path.suffix.lower() not in EXPORT_FORMATS:
         raise ValueError(f"{path}: unsupported mesh format {path.suffix!r} (use {', '.join(EXPORT_FORMATS)})")
+    return check_writable(path)
+
+
+def export_mesh(mesh: SurfaceMesh, path: str | Path) -> Path:
+    """Write PLY/OBJ/STL/GLB/OFF (by extension) atomically through trimesh."""
+    path = check_export(path)
     if mesh.is_empty:
         raise ValueError(f"{path}: nothing to export, the mesh is empty ({mesh.stats.get('empty_reason', 'no faces')})")
     tm = mesh.to_trimesh()

@@ -100,13 +100,16 @@ def test_object_under_a_pixel_and_a_pixel_on_the_floor(scene, tmp_path, capsys):
 
 def test_the_scans_sidecar_is_never_overwritten(scene, tmp_path, capsys):
     """``complete room.png -o room.ply`` would write its JSON over room.json, the scan's intrinsics: refused
-    before fitting, as are a mesh format it cannot write and a missing folder."""
+    before fitting, as are a mesh format it cannot write and a place no folder can be made (a missing
+    folder is made, as by every writer)."""
     sidecar = scene.read_bytes(), scene.with_suffix(".json").read_bytes()
     assert main(["complete", "default", str(scene), "-o", str(scene.with_suffix(".ply"))]) == 1
     assert "would overwrite the scan's sidecar" in capsys.readouterr().err
     assert (scene.read_bytes(), scene.with_suffix(".json").read_bytes()) == sidecar
     assert not scene.with_suffix(".ply").exists()
-    for out, says in ((tmp_path / "x.png", "unsupported mesh format"), (tmp_path / "no" / "x.ply", "does not exist")):
+    (tmp_path / "file.txt").write_text("")
+    for out, says in ((tmp_path / "x.png", "unsupported mesh format"),
+                      (tmp_path / "file.txt" / "x.ply", "file.txt is not a writable folder")):
         assert main(["complete", "default", str(scene), "-o", str(out)]) == 1
         assert says in capsys.readouterr().err
 
