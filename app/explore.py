@@ -6,8 +6,8 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from core.interpolate import interpolate
-from core.model import LatentTable
+from core.mesh.interpolate import interpolate
+from core.model.decoder import LatentTable
 
 from .latent_map import LatentMap
 

@@ -9,10 +9,10 @@ import torch
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
-from core.interpolate import export_sequence
+from core.mesh.interpolate import export_sequence
 from core.jobs import Cancelled
-from core.meshing import SurfaceMesh
-from core.render import OffscreenRenderer, save_animation, turntable_azimuths
+from core.mesh.meshing import SurfaceMesh
+from core.mesh.render import OffscreenRenderer, save_animation, turntable_azimuths
 
 from .workers import JobService
 

@@ -12,14 +12,14 @@ import torch
 
 import numpy as np
 
-from core.bundle import Bundle, open_model
-from core.completion import fit_completion, fit_segments
+from core.model.bundle import Bundle, open_model
+from core.scans.completion import fit_completion, fit_segments
 from core.fileio import flush_denormals
-from core.fit import nearest_code
-from core.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
-from core.metrics import chamfer, sample_surface
-from core.model import LatentTable
-from core.segment import segment_scan
+from core.fit.latent import nearest_code
+from core.mesh.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
+from core.evaluation.metrics import chamfer, sample_surface
+from core.model.decoder import LatentTable
+from core.scans.segment import segment_scan
 
 from .explore import ExplorePanel
 from .exports import Exporter

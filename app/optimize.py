@@ -10,10 +10,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from core.completion import HIDDEN, noisy, pick_segments
+from core.scans.completion import HIDDEN, noisy, pick_segments
 from core.fileio import DataError
-from core.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
-from core.segment import Segmentation
+from core.scans.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
+from core.scans.segment import Segmentation
 
 SEGMENT_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                            [140, 86, 75], [227, 119, 194], [188, 189, 34], [23, 190, 207]], np.uint8)  # tab10

@@ -10,7 +10,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
-from core.bundle import Bundle
+from core.model.bundle import Bundle
 
 from .workers import ThumbnailService
 

@@ -8,8 +8,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from core.fileio import atomic_write
-from core.meshing import SurfaceMesh
-from core.render import CAMERA, COLOR, polydata
+from core.mesh.meshing import SurfaceMesh
+from core.mesh.render import CAMERA, COLOR, polydata
 
 POINTS_COLOR = "#1f5fd0"
 MAX_SHOWN_POINTS = 25_000  # a 320x240 scan has ~75k; a third of them looks the same and renders ~10 ms sooner

@@ -18,8 +18,8 @@ from PySide6.QtCore import QObject, Signal
 
 from core.fileio import atomic_write
 from core.jobs import Cancelled, describe
-from core.meshing import mesh_code, mesh_levels
-from core.render import raster_image
+from core.mesh.meshing import mesh_code, mesh_levels
+from core.mesh.render import raster_image
 
 
 def lower_thread_priority(niceness: int = 10) -> None:

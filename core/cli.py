@@ -13,14 +13,14 @@ from .jobs import describe
 
 
 def cmd_synth(a) -> None:
-    from .shapes import synth
+    from .data.shapes import synth
 
     paths = synth(a.category, a.count, a.seed, a.out_dir)
     print(f"wrote {len(paths)} {a.category} meshes to {a.out_dir}")
 
 
 def cmd_prepare(a) -> None:
-    from .samples import REPORT, prepare
+    from .data.samples import REPORT, prepare
 
     r = prepare(a.mesh_dir, a.out_dir, split_test=a.split_test, samples=a.samples, dataset=a.dataset,
                 category=a.category, seed=a.seed, workers=a.workers, split=a.split, test=a.test, sign=a.sign)
@@ -38,7 +38,7 @@ def cmd_prepare(a) -> None:
 
 
 def cmd_train(a) -> None:
-    from .train import init_experiment, train
+    from .model.train import init_experiment, train
 
     exp = Path(a.experiment)
     if a.data:
@@ -48,7 +48,7 @@ def cmd_train(a) -> None:
 
 
 def cmd_import(a) -> None:
-    from .bundle import import_experiment
+    from .model.bundle import import_experiment
 
     bundle = import_experiment(a.experiment, epoch=a.epoch, split=a.split, data_dir=a.data)
     bundle.save(a.output)
@@ -56,7 +56,7 @@ def cmd_import(a) -> None:
 
 
 def cmd_info(a) -> None:
-    from .bundle import open_model
+    from .model.bundle import open_model
 
     b = open_model(a.model)
     n_params = sum(p.numel() for p in b.decoder.parameters())
@@ -66,7 +66,7 @@ def cmd_info(a) -> None:
 
 
 def _pick_code(bundle, a):
-    from .bundle import read_code_file
+    from .model.bundle import read_code_file
 
     if a.latent:
         return read_code_file(a.latent, bundle.arch.latent_size), Path(a.latent).stem, None
@@ -80,8 +80,8 @@ def _shape_key(text: str) -> int | str:
 
 
 def cmd_mesh(a) -> None:
-    from .bundle import open_model
-    from .meshing import export_mesh, mesh_code
+    from .model.bundle import open_model
+    from .mesh.meshing import export_mesh, mesh_code
 
     bundle = open_model(a.model)
     z, name, i = _pick_code(bundle, a)
@@ -94,7 +94,7 @@ def cmd_mesh(a) -> None:
         mesh = mesh.transformed(bundle.latents.offsets[i].numpy(), float(bundle.latents.scales[i]))
     export_mesh(mesh, a.output)
     if a.turntable:
-        from .render import render_images, save_animation, turntable_azimuths
+        from .mesh.render import render_images, save_animation, turntable_azimuths
 
         save_animation(render_images([mesh], azimuths=turntable_azimuths()), a.turntable)
     s = mesh.stats
@@ -105,8 +105,8 @@ def cmd_mesh(a) -> None:
 def cmd_interpolate(a) -> None:
     from tqdm import tqdm
 
-    from .bundle import open_model
-    from .interpolate import export_sequence
+    from .model.bundle import open_model
+    from .mesh.interpolate import export_sequence
 
     bundle = open_model(a.model)
     za, zb = bundle.code(_shape_key(a.a)), bundle.code(_shape_key(a.b))
@@ -115,15 +115,15 @@ def cmd_interpolate(a) -> None:
                                  progress=lambda done, _: bar.update(done - bar.n))
     print(f"wrote {sum(not m.is_empty for m in meshes)} meshes to {a.output}")
     if a.animation:
-        from .render import render_images, save_animation
+        from .mesh.render import render_images, save_animation
 
         save_animation(render_images(meshes), a.animation)
         print(f"animation: {a.animation}")
 
 
 def cmd_reconstruct(a) -> None:
-    from .bundle import open_model
-    from .reconstruct import reconstruct
+    from .model.bundle import open_model
+    from .fit.reconstruct import reconstruct
 
     bundle = open_model(a.model)
     split = a.split or bundle.info.get("test_split")
@@ -149,11 +149,11 @@ def _size(text: str) -> tuple[int, int]:
 def cmd_render_depth(a) -> None:
     import trimesh
 
-    from .scan import Camera, Scan, look_at_pose, render_depth, save_scan
+    from .scans.scan import Camera, Scan, look_at_pose, render_depth, save_scan
 
     if a.scene:
-        from .samples import load_mesh, normalize
-        from .scene import render_scene, save_scene, sensor_camera
+        from .data.samples import load_mesh, normalize
+        from .scans.scene import render_scene, save_scene, sensor_camera
 
         meshes = [normalize(load_mesh(m))[0] for m in a.source]
         camera = sensor_camera(*_size(a.res or "640x480"))
@@ -167,15 +167,15 @@ def cmd_render_depth(a) -> None:
         raise ValueError("render-depth takes one mesh or model (several only with --scene)")
     src = Path(a.source[0])
     if src.suffix.lower() in (".obj", ".ply", ".stl", ".off", ".glb"):
-        from .samples import load_mesh, normalize
+        from .data.samples import load_mesh, normalize
 
         mesh = load_mesh(src)
         if not a.no_normalize:
             mesh = normalize(mesh)[0]
         truth = src.stem
     else:
-        from .bundle import open_model
-        from .meshing import mesh_code
+        from .model.bundle import open_model
+        from .mesh.meshing import mesh_code
 
         bundle = open_model(a.source[0])
         z, truth, _ = _pick_code(bundle, a)
@@ -190,7 +190,7 @@ def cmd_render_depth(a) -> None:
     pose = look_at_pose(az, el, a.distance)
     depth = render_depth(mesh, camera, pose)
     if a.sensor_noise:
-        from .scan import add_sensor_noise
+        from .scans.scan import add_sensor_noise
 
         depth = add_sensor_noise(depth, a.seed)
     save_scan(Scan(depth, camera, pose, truth, extra={"view": [az, el]}), a.output)
@@ -204,10 +204,10 @@ def cmd_render_depth(a) -> None:
 
 
 def cmd_complete(a) -> None:
-    from .bundle import open_model, write_code_file
-    from .completion import complete, noisy
-    from .meshing import export_mesh
-    from .scan import load_scan
+    from .model.bundle import open_model, write_code_file
+    from .scans.completion import complete, noisy
+    from .mesh.meshing import export_mesh
+    from .scans.scan import load_scan
 
     bundle = open_model(a.model)
     scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale)
@@ -228,8 +228,8 @@ def cmd_complete(a) -> None:
 def _check_output(out: Path, scan: Path | None) -> None:
     """``meshing.check_export``; with ``scan``, also that the JSON written beside the mesh (a scan without a
     pose) is not the scan's own sidecar: ``complete room.png -o room.ply`` would overwrite room.json."""
-    from .meshing import check_export
-    from .scan import sidecar_path
+    from .mesh.meshing import check_export
+    from .scans.scan import sidecar_path
 
     check_export(out)
     if scan is not None and out.with_suffix(".json").resolve() == sidecar_path(scan).resolve():
@@ -251,9 +251,9 @@ def _complete_scene(a, bundle, scan) -> None:
 
     from tqdm import tqdm
 
-    from .completion import complete_scene, segment_pixel
+    from .scans.completion import complete_scene, segment_pixel
     from .fileio import atomic_write
-    from .meshing import export_mesh
+    from .mesh.meshing import export_mesh
 
     which = [_pixel(p) for p in a.object] if a.object else ("all" if a.all_objects else "prominent")
     with tqdm(total=100, desc="pose and shape", unit="%", disable=None) as bar:
@@ -281,8 +281,8 @@ def _complete_scene(a, bundle, scan) -> None:
 
 
 def cmd_evaluate(a) -> None:
-    from .bundle import open_model
-    from .experiments import evaluate
+    from .model.bundle import open_model
+    from .evaluation.experiments import evaluate
 
     bundle = open_model(a.model)
     data = a.data or bundle.info.get("data_source")
@@ -294,32 +294,32 @@ def cmd_evaluate(a) -> None:
 
 
 def cmd_bench(a) -> None:
-    from .bench import bench_mesh, bench_train
+    from .evaluation.bench import bench_mesh, bench_train
 
     if a.what == "mesh":
-        from .bundle import open_model
+        from .model.bundle import open_model
 
         bench_mesh(tuple(a.res or (64, 128, 256)), bundle=open_model(a.model) if a.model else None)
     elif a.what == "train":
         bench_train()
     elif a.what == "app":
-        from .bench import bench_app
-        from .bundle import RESOURCES, open_model
+        from .evaluation.bench import bench_app
+        from .model.bundle import RESOURCES, open_model
 
         bench_app(open_model(a.model or "default"), a.scan or RESOURCES / "scans" / "chair_00000_front_left.png")
     elif a.what in ("fit", "scenes"):
-        from .bench import bench_fit, bench_scenes
-        from .bundle import open_model
+        from .evaluation.bench import bench_fit, bench_scenes
+        from .model.bundle import open_model
 
         bundle = open_model(a.model or "default")
         data, split = _held_out_data(a, bundle)
         (bench_fit if a.what == "fit" else bench_scenes)(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
     elif a.what == "prepare":
-        from .bench import bench_prepare
+        from .evaluation.bench import bench_prepare
 
         bench_prepare(samples=a.samples or 500_000)
     elif a.what == "train-quality":
-        from .bench import bench_train_quality
+        from .evaluation.bench import bench_train_quality
 
         bench_train_quality(Path(a.work) / "train-quality", seeds=a.seeds, epochs=a.epochs or 1000, init=a.init, code_std=a.code_std,
                             shapes=a.shapes, samples=a.samples or 100_000, res=a.res[0] if a.res else 128, threads=a.threads)
@@ -345,7 +345,7 @@ def _held_out_data(a, bundle) -> tuple[Path, Path]:
     if a.model not in (None, "default"):
         raise FileNotFoundError(f"{a.model}: its held-out shapes are not on this machine; pass --data "
                                 f"(a 'deepsdf prepare' folder) and --split")
-    from .bench import recipe_heldout
+    from .evaluation.bench import recipe_heldout
 
     print(f"bench {a.what}: the default model's held-out chairs are not here; re-making {a.count} from its "
           f"recipe in {a.work}/ (what it holds from an earlier run is kept and reused)")

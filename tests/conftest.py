@@ -17,7 +17,7 @@ PORTRAIT = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # upr
 def portrait(scan):
     """A scan turned into portrait: the image rotated 90 degrees (pixel (u, v) -> (v, W-1-u)), the
     intrinsics with it; ``PORTRAIT`` maps the upright camera's frame into the turned one's."""
-    from core.scan import Camera, Scan
+    from core.scans.scan import Camera, Scan
 
     cam = scan.camera
     turned = Camera(cam.fy, cam.fx, cam.cy, cam.width - 1 - cam.cx, cam.height, cam.width)
@@ -43,8 +43,8 @@ TINY_SPECS = {
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """Four synthetic chairs sampled into the official layout (3 train, 1 test)."""
-    from core.samples import prepare
-    from core.shapes import synth
+    from core.data.samples import prepare
+    from core.data.shapes import synth
 
     root = tmp_path_factory.mktemp("tiny")
     synth("chairs", 4, 7, root / "meshes" / "chairs", progress=False)
@@ -63,7 +63,7 @@ def write_specs(exp: Path, data: Path, **overrides) -> Path:
 @pytest.fixture(scope="session")
 def tiny_experiment(tiny_data, tmp_path_factory) -> Path:
     """A tiny model trained for a few seconds; its bundle is exp/bundle.safetensors."""
-    from core.train import train
+    from core.model.train import train
 
     exp = write_specs(tmp_path_factory.mktemp("exp") / "tiny", tiny_data)
     train(exp, progress=False)

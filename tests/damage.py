@@ -9,8 +9,8 @@ from unittest import mock
 import numpy as np
 import trimesh
 
-from core import shapes
-from core.samples import normalize
+from core.data import shapes
+from core.data.samples import normalize
 
 
 def chair_and_parts(seed: int) -> tuple[trimesh.Trimesh, list[trimesh.Trimesh]]:

@@ -46,9 +46,9 @@ def test_bench_fit_on_given_data_and_clear_errors(capsys, tiny_experiment, tiny_
 
 def test_recipe_heldout_remakes_the_default_models_test_chairs(tmp_path):
     """A fresh checkout has none of the default model's data: bench fit re-makes its held-out chairs."""
-    from core.bench import recipe_heldout
-    from core.bundle import read_split
-    from core.samples import read_sdf_npz
+    from core.evaluation.bench import recipe_heldout
+    from core.data.samples import read_split
+    from core.data.samples import read_sdf_npz
 
     data, split = recipe_heldout(tmp_path, 1)
     entries = read_split(split)

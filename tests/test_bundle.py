@@ -3,10 +3,10 @@ import json
 import pytest
 import torch
 
-from core.bundle import Bundle, import_experiment, load_bundle, open_model
+from core.model.bundle import Bundle, import_experiment, load_bundle, open_model
 from core.cli import main
 from core.fileio import DataError
-from core.model import Architecture, Decoder, LatentTable
+from core.model.decoder import Architecture, Decoder, LatentTable
 
 ARCH = Architecture(latent_size=8, dims=[32] * 4, latent_in=[2], dropout_prob=0.0)
 
@@ -113,7 +113,7 @@ def test_open_model_dispatch(tmp_path):
 def test_bundles_are_written_without_denormals(tmp_path):
     from safetensors import safe_open
 
-    from core.bundle import DEFAULT_BUNDLE
+    from core.model.bundle import DEFAULT_BUNDLE
 
     b = make_bundle()
     with torch.no_grad():

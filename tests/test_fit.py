@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from core.bundle import load_bundle
-from core.fit import FitData, best_starts, fit, fit_adam, fit_lm, jacobian, nearest_code
+from core.model.bundle import load_bundle
+from core.fit.latent import FitData, best_starts, fit, fit_adam, fit_lm, jacobian, nearest_code
 from core.jobs import Cancelled
-from core.model import latent_field
+from core.model.decoder import latent_field
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_free_space_rows_only_push_outwards(tiny):
     z = tiny.latents.codes[0]
     data = synthetic_samples(tiny, z, n=200)
     free = FitData(data.xyz, torch.zeros(200), torch.ones(200, dtype=torch.bool), 0.0)
-    from core.fit import residuals
+    from core.fit.latent import residuals
     r = residuals(torch.linspace(-0.5, 0.5, 200), free)
     assert (r[100:] == 0).all() and (r[:100] < 0).all()
 
@@ -129,7 +129,7 @@ def test_prior_pulls_towards_the_anchor_where_samples_say_nothing(tiny):
 
 
 def test_scan_fit_shows_the_chosen_path_and_counts_every_start(tiny):
-    from core.completion import SCAN_STARTS, fit_scan
+    from core.scans.completion import SCAN_STARTS, fit_scan
     blend = 0.5 * (tiny.latents.codes[1] + tiny.latents.codes[2])  # no start is the answer
     data = synthetic_samples(tiny, blend, n=3000)
     seen, losses = [], []
@@ -144,7 +144,7 @@ def test_scan_fit_shows_the_chosen_path_and_counts_every_start(tiny):
 def test_a_judge_keeps_the_first_stage_where_it_scores_the_second_worse(tiny):
     """``fit_scan``'s ``judge`` sees the two stages' codes and keeps the first where the second scores
     worse; scoring them equal keeps the second, as without a judge."""
-    from core.completion import fit_scan
+    from core.scans.completion import fit_scan
     blend = 0.5 * (tiny.latents.codes[1] + tiny.latents.codes[2])
     data = synthetic_samples(tiny, blend, n=3000)
     plain = fit_scan(tiny.decoder, data, tiny.latents.codes)

@@ -4,10 +4,10 @@ import torch
 import trimesh
 from skimage.measure import marching_cubes as sk_marching_cubes
 
-from core.bench import analytic_chair
-from core.bundle import load_bundle
+from core.evaluation.bench import analytic_chair
+from core.model.bundle import load_bundle
 from core.cli import main
-from core.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
+from core.mesh.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
                           mesh_levels)
 
 N = 49
@@ -141,8 +141,8 @@ def test_mesh_and_interpolate_cli(tiny_experiment, tmp_path):
 
 
 def test_raster_image_of_a_sphere():
-    from core.meshing import empty_mesh
-    from core.render import raster_image
+    from core.mesh.meshing import empty_mesh
+    from core.mesh.render import raster_image
 
     s = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
     image = raster_image(SurfaceMesh(s.vertices.astype(np.float32), s.faces), (64, 64))
@@ -159,7 +159,7 @@ def test_pictures_frame_the_unit_sphere():
     """Turntables, sequences and the evaluation's grids share one camera: the unit sphere fills the view
     without being cut (a chair's feet and back were)."""
     import pyvista as pv
-    from core.render import render_images
+    from core.mesh.render import render_images
 
     s = pv.Sphere(radius=1.0, theta_resolution=48, phi_resolution=48)
     image = render_images([SurfaceMesh(np.asarray(s.points, np.float32), s.regular_faces.astype(np.int64))], (64, 64))[0]
@@ -183,7 +183,7 @@ def test_turntable_without_a_display(tiny_experiment, tmp_path):
 
 
 def test_sequence_export_failure_names_the_folder(tiny_experiment, tmp_path):
-    from core.interpolate import export_sequence
+    from core.mesh.interpolate import export_sequence
 
     b = load_bundle(tiny_experiment / "bundle.safetensors")
     (tmp_path / "file").write_text("")

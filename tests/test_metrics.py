@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.metrics import accuracy, chamfer, completion, emd, fscore, normal_consistency, sample_oriented
+from core.evaluation.metrics import accuracy, chamfer, completion, emd, fscore, normal_consistency, sample_oriented
 
 
 def test_identical_sets_are_zero():
@@ -44,7 +44,7 @@ def test_normal_consistency():
 def test_pieces_ignores_slivers():
     import trimesh
 
-    from core.metrics import pieces
+    from core.evaluation.metrics import pieces
 
     a = trimesh.creation.icosphere(radius=0.5)
     b = trimesh.creation.icosphere(radius=0.3).apply_translation([2, 0, 0])

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from core.model import Architecture, Decoder, LatentTable, latent_field
+from core.model.decoder import Architecture, Decoder, LatentTable, latent_field
 
 
 def test_paper_decoder_parameter_count():

@@ -5,7 +5,7 @@ import pytest
 import trimesh
 
 from core.fileio import DataError
-from core.samples import normalize, prepare, read_sdf_npz, signed_distance, write_sdf_npz
+from core.data.samples import normalize, prepare, read_sdf_npz, signed_distance, write_sdf_npz
 
 
 def test_sdf_of_box_is_exact():

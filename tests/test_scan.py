@@ -9,9 +9,9 @@ import torch
 import trimesh
 
 from core.cli import main
-from core.completion import completion_samples
+from core.scans.completion import completion_samples
 from core.fileio import DataError
-from core.scan import (Camera, Scan, add_noise, drop_flying_pixels, load_depth, load_scan, look_at_pose,
+from core.scans.scan import (Camera, Scan, add_noise, drop_flying_pixels, load_depth, load_scan, look_at_pose,
                        render_depth, save_scan, smooth_surface)
 
 
@@ -151,7 +151,7 @@ def test_completion_samples_follow_the_paper(sphere_scan):
 def test_samples_lie_off_a_noisy_surface_by_more_than_its_noise(sphere_scan):
     """eta is the paper's 0.02 for a clean scan; for a noisy one, twice its noise: within the noise a
     sample's side of the surface would be a guess."""
-    import core.scan as S
+    import core.scans.scan as S
     clean = completion_samples(sphere_scan)
     noisy = completion_samples(dataclasses.replace(sphere_scan, depth=add_noise(sphere_scan.depth, 0.03, seed=1)))
     assert clean.sdf.abs().max().item() == pytest.approx(S.ETA)
@@ -161,8 +161,8 @@ def test_samples_lie_off_a_noisy_surface_by_more_than_its_noise(sphere_scan):
 
 
 def test_a_noisy_scan_is_fitted_on_more_rows_held_more_firmly(tiny_experiment, sphere_scan, monkeypatch):
-    import core.completion as C
-    from core.bundle import load_bundle
+    import core.scans.completion as C
+    from core.model.bundle import load_bundle
     tiny = load_bundle(tiny_experiment / "bundle.safetensors")
     clean = completion_samples(sphere_scan)
     noisy = completion_samples(dataclasses.replace(sphere_scan, depth=add_noise(sphere_scan.depth, 0.01, seed=1)))
@@ -203,9 +203,9 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
     assert rows[0]["nearest_training"].startswith("chairs_") and float(rows[0]["chamfer"]) > 0
     known = list(csv.DictReader(open(out / "known_shapes.csv")))
     assert 0.0 < float(known[0]["normal_consistency"]) <= 1.0
-    from core.bundle import load_bundle
-    from core.meshing import mesh_code
-    from core.metrics import pieces
+    from core.model.bundle import load_bundle
+    from core.mesh.meshing import mesh_code
+    from core.evaluation.metrics import pieces
 
     model = load_bundle(bundle)
     pairs = list(csv.DictReader(open(out / "interpolation.csv")))
@@ -216,8 +216,8 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
 
 def test_nearest_training_shape_is_one_the_model_was_trained_on(tiny_experiment, tiny_data, tmp_path):
     """A data folder may hold more training shapes than the model (a larger run's): they are not "training"."""
-    from core.bundle import load_bundle
-    from core.experiments import Context, TrainingShapes
+    from core.model.bundle import load_bundle
+    from core.evaluation.experiments import Context, TrainingShapes
 
     data = tmp_path / "data"
     data.mkdir()
@@ -278,7 +278,7 @@ def test_smooth_surface_denoises_only_a_noisy_scan():
 def test_silhouette_free_space_lies_on_seen_rays_in_front_of_what_they_hit():
     """Free-space points around an object's outline: only on rays that pass the object and hit something
     behind it, short of that hit; none through the object or an occluder in front of it."""
-    from core.scan import back_project, silhouette_free_space
+    from core.scans.scan import back_project, silhouette_free_space
 
     cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
     depth = np.full((100, 100), 3.0, np.float32)  # a wall
@@ -312,7 +312,7 @@ def test_sticking_out_counts_the_pixels_a_shape_covers_in_front_of_what_was_seen
     import trimesh
 
     from core.fileio import DataError
-    from core.scan import back_project, sticking_out
+    from core.scans.scan import back_project, sticking_out
 
     cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
     depth = np.full((100, 100), 3.0, np.float32)  # a wall
@@ -342,8 +342,8 @@ def test_sticking_out_counts_the_pixels_a_shape_covers_in_front_of_what_was_seen
 def test_evaluate_on_another_split_names_the_shapes_without_a_code(tiny_experiment, tiny_data, tmp_path):
     """A data folder whose training split is not the model's (a shape added since, e.g. re-prepared):
     the known shapes are those with a code, the others named; a split with none of them is refused."""
-    from core.bundle import load_bundle
-    from core.experiments import Context
+    from core.model.bundle import load_bundle
+    from core.evaluation.experiments import Context
     from core.fileio import DataError
 
     split = json.loads((tiny_data / "splits" / "chairs_train.json").read_text())

@@ -8,9 +8,9 @@ import trimesh
 
 from core.cli import main
 from core.fileio import DataError
-from core.scan import Camera, back_project, load_scan, looking_at
-from core.scene import render_scene
-from core.shapes import make_shape
+from core.scans.scan import Camera, back_project, load_scan, looking_at
+from core.scans.scene import render_scene
+from core.data.shapes import make_shape
 from tests.conftest import PORTRAIT, portrait
 
 CAMERA = Camera(262.5, 262.5, 159.5, 119.5, 320, 240)
@@ -65,7 +65,7 @@ def test_cli_writes_depth_in_mm_with_intrinsics_only(tmp_path, chairs):
 def test_segmentation_finds_the_floor_and_most_chairs(chairs):
     """As the issue counts: the share of chairs found (a segment with IoU > 0.8), over several scenes;
     a chair hidden behind another one can be split."""
-    from core.segment import segment_scan
+    from core.scans.segment import segment_scan
 
     found = total = 0
     for seed in range(6):
@@ -84,7 +84,7 @@ def test_segmentation_finds_the_floor_and_most_chairs(chairs):
 def test_a_chairs_far_legs_join_it_but_a_neighbour_does_not():
     """Segments by hand on a floor (y up here): a chair's near side, its far legs a seat's depth behind and
     5 cm from it in 3D, a second chair 5 cm beside it and a small thing 65 cm away."""
-    from core.segment import Plane, _merge_stacked
+    from core.scans.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(0)
 
@@ -110,7 +110,7 @@ def test_a_seat_above_its_base_joins_it_but_a_box_beside_does_not():
     star base, their footprints overlapping by 47 % of the smaller (40 % here); a box as tall as the base at
     the seat's edge (3 %) stays apart, as does a chair standing in front, its footprint over the seat's by
     35 %: it is not above or below it."""
-    from core.segment import Plane, _merge_stacked
+    from core.scans.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(1)
 
@@ -136,7 +136,7 @@ def test_a_column_hidden_behind_a_floating_back_joins_it_but_a_box_in_front_does
     y up). Its back floats, its seat hidden behind it, and its column stands 12 cm further away, not near it
     in 3D: it stands where the back hides the floor, so it joins. A box as tall, as far in front of the back,
     and one beside the column stay apart."""
-    from core.segment import Plane, _merge_stacked
+    from core.scans.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(2)
 
@@ -161,7 +161,7 @@ def test_pieces_under_a_floating_object_join_it_and_other_pieces_stay_clutter():
     smaller than a segment, and its seat floated. Pieces under the floating seat join it; a piece as small
     beside it (a speck of the floor or a wall), one under a chair that stands on the floor (a leg's noisy
     blob: it has its legs) and a small thing on their own stay clutter."""
-    from core.segment import Plane, _by_size, _join_pieces
+    from core.scans.segment import Plane, _by_size, _join_pieces
 
     rng = np.random.default_rng(2)
 
@@ -190,7 +190,7 @@ def test_pieces_under_a_floating_object_join_it_and_other_pieces_stay_clutter():
 def test_a_camera_in_portrait_takes_the_floor_not_the_side_wall_below_it():
     """The sample room scan turned into portrait: below the camera now lies the room's side wall, a plane
     facing up in the camera's frame; the floor, beside the camera, is the one the chairs stand on."""
-    from core.segment import segment_scan
+    from core.scans.segment import segment_scan
 
     scan = load_scan(Path(__file__).parents[1] / "resources" / "scans" / "room_two_chairs.png")
     upright = segment_scan(scan.depth, scan.camera)
@@ -207,7 +207,7 @@ def test_without_a_floor_in_view_a_side_wall_is_not_taken_for_it():
     a portrait camera's floor, has nothing standing on it, so there is no floor (gravity stays the camera's
     -y) and the swivel chair's seat and back are still a segment of their own (its column and base, their
     feet cut off with the floor's band, come apart), mixed with nothing of the other chair."""
-    from core.segment import segment_scan
+    from core.scans.segment import segment_scan
 
     scan = load_scan(Path(__file__).parents[1] / "resources" / "scans" / "room_two_chairs.png")
     upright = segment_scan(scan.depth, scan.camera)
@@ -224,8 +224,8 @@ def test_without_a_floor_in_view_a_side_wall_is_not_taken_for_it():
 def test_a_camera_looking_down_steeply_finds_the_floor(pitch, monkeypatch):
     """A camera 1.6 m high looking down at a chair at 50-80 degrees (a table top's or a robot's view), rolled
     a little: the floor ahead of it, not below, is found within 2 degrees of the truth."""
-    import core.scene as scene
-    from core.segment import segment_scan
+    import core.scans.scene as scene
+    from core.scans.segment import segment_scan
 
     def steep(rng, target_xz):
         eye = np.array([target_xz[0], 1.6, target_xz[1] + 1.25 / np.tan(np.radians(pitch))])
@@ -240,7 +240,7 @@ def test_a_camera_looking_down_steeply_finds_the_floor(pitch, monkeypatch):
 
 
 def test_segmentation_of_nothing_is_a_clear_error_or_empty():
-    from core.segment import segment_scan
+    from core.scans.segment import segment_scan
 
     with pytest.raises(DataError, match="pixels have depth"):
         segment_scan(np.full((240, 320), np.nan, np.float32), CAMERA)
@@ -256,8 +256,8 @@ def test_a_room_scan_not_in_metres_is_named_and_refused(tmp_path, capsys):
     """A millimetre depth read as metres (a float image, or a PNG whose depth_scale is 1) is refused with
     the file's name and what to set, before any plane is looked for; the same scan in metres is not."""
     from core.cli import main
-    from core.scan import save_scan, Scan
-    from core.segment import segment_scan
+    from core.scans.scan import save_scan, Scan
+    from core.scans.segment import segment_scan
 
     room = render_scene([trimesh.creation.box()], ["cube"], seed=1, camera=CAMERA)
     with pytest.raises(DataError, match=r"room\.png: median depth \d{4}, not metres"):
@@ -274,7 +274,7 @@ def test_a_plane_seen_edge_on_with_flying_pixels_is_not_a_wall():
     """Scene 2004's swivel chair: its back seen edge-on lies in a plane along the camera's rays, and so do the
     flying pixels between its rim and the wall behind. Joined by the image alone they made one patch 1.8 m
     deep, which passed for a wall and took the back away; joined in 3D the patch is the back, too small."""
-    from core.segment import _largest_patch
+    from core.scans.segment import _largest_patch
 
     H, W, f = 60, 60, 500.0
     rng = np.random.default_rng(3)
@@ -295,7 +295,7 @@ def test_a_plane_seen_edge_on_with_flying_pixels_is_not_a_wall():
 def test_a_chairs_far_legs_seen_past_its_near_legs_join_it_but_a_box_behind_does_not():
     """Scene 2005 of the third set: a chair seen from the front, its far legs 19 cm behind its near side at
     their nearest (its seat hides what joins them). A box standing 50 cm behind the chair stays apart."""
-    from core.segment import Plane, _merge_stacked
+    from core.scans.segment import Plane, _merge_stacked
 
     rng = np.random.default_rng(4)
 

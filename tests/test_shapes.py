@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.shapes import CATEGORIES, make_shape, synth
+from core.data.shapes import CATEGORIES, make_shape, synth
 
 
 @pytest.mark.parametrize("category", sorted(CATEGORIES))
@@ -33,7 +33,7 @@ def test_synth_writes_files_and_keeps_existing(tmp_path):
 
 def test_chair_whose_parts_touch_along_an_edge_is_still_a_solid():
     """Seed 173: merging the vertices of parts that touch along an edge made a non-manifold edge."""
-    from core.shapes import make_shape
+    from core.data.shapes import make_shape
 
     mesh = make_shape("chairs", 173)
     assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0

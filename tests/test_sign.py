@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from core.samples import prepare, read_sdf_npz, sample_near_surface, signed_distance
-from core.sign import describe_mesh, winding_signed_distance
+from core.data.samples import prepare, read_sdf_npz, sample_near_surface, signed_distance
+from core.data.sign import describe_mesh, winding_signed_distance
 from tests.damage import chair_and_parts, flipped_parts_and_duplicate, internal_plane_and_holes, with_holes
 
 DAMAGE = {

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .fileio import atomic_write, check_writable
-from .jobs import Cancelled
+from core.fileio import atomic_write, check_writable
+from core.jobs import Cancelled
 from .mc_tables import COUNT, EDGE_AXIS, EDGE_CORNER, TRIANGLES, CORNERS
-from .model import Decoder, latent_field
+from core.model.decoder import Decoder, latent_field
 
 Field = Callable[[torch.Tensor], torch.Tensor]  # (n, 3) -> (n,)
 EXPORT_FORMATS = (".ply", ".obj", ".stl", ".glb", ".off")

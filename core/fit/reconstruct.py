@@ -5,10 +5,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .bundle import Bundle, read_split, write_code_file
-from .fit import FitData, fit
-from .meshing import export_mesh, mesh_code
-from .samples import read_sdf_npz
+from core.model.bundle import Bundle, write_code_file
+
+from core.data.samples import read_split
+from .latent import FitData, fit
+from core.mesh.meshing import export_mesh, mesh_code
+from core.data.samples import read_sdf_npz
 
 
 def reconstruction_paths(out_dir: Path, epoch, ds: str, cls: str, inst: str) -> tuple[Path, Path]:

@@ -14,7 +14,7 @@ import numpy as np
 import trimesh
 from tqdm import tqdm
 
-from .fileio import atomic_write
+from core.fileio import atomic_write
 
 Solid = mf.Manifold
 SEGMENTS = 20

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fileio import default_device
-from .meshing import mesh_code
+from core.fileio import default_device
+from core.mesh.meshing import mesh_code
 from .metrics import chamfer
-from .samples import ground_truth_points
-from .model import Architecture, Decoder, latent_field
+from core.data.samples import ground_truth_points
+from core.model.decoder import Architecture, Decoder, latent_field
 
 REFERENCE_CHUNK = 2**18  # official deep_sdf/mesh.py evaluates the grid in chunks of 2^18 points
 
@@ -150,7 +150,7 @@ def bench_train(arch: Architecture | None = None, scenes: int = 16, samples: int
                 echo=print) -> dict:
     """Training throughput (points/s) of the real training step (codes, official loss, Adam) and its
     FLOP rate as a share of the machine's fp32 matmul rate, both measured here."""
-    from .train import PRESETS, AutoDecoder, train_step
+    from core.model.train import PRESETS, AutoDecoder, train_step
 
     arch = arch or Architecture.from_specs(PRESETS["cpu"])
     device = default_device()
@@ -190,10 +190,10 @@ def bench_train(arch: Architecture | None = None, scenes: int = 16, samples: int
 
 def bench_fit(bundle, data_dir, split, count: int = 3, res: int = 128, echo=print) -> list[dict]:
     """Adam-800 (official recipe) vs Levenberg-Marquardt on held-out shapes: time, iterations, Chamfer."""
-    from .bundle import read_split
-    from .fit import FitData, fit_adam, fit_lm
+    from core.data.samples import read_split
+    from core.fit.latent import FitData, fit_adam, fit_lm
     from .metrics import sample_surface
-    from .samples import read_sdf_npz
+    from core.data.samples import read_sdf_npz
 
     entries = read_split(split)[:count]
     echo(f"bench fit: {len(entries)} held-out shapes, {len(bundle.arch.dims)}x{max(bundle.arch.dims)} "
@@ -226,10 +226,10 @@ def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=p
     (ground-truth pose and mask), one held-out shape per rendered sensor scene: fit times and their ratio."""
     import json
 
-    from .bundle import read_split
+    from core.data.samples import read_split
     from .experiments import scene_rows
-    from .pose import model_height
-    from .samples import load_mesh, normalize
+    from core.scans.pose import model_height
+    from core.data.samples import load_mesh, normalize
 
     entries = read_split(split)[:count]
     sources = {}
@@ -263,9 +263,10 @@ RECIPE_DATA = {"category": "chairs", "seed": 0, "samples": 250_000, "split": "re
 def recipe_heldout(work: str | Path, count: int) -> tuple[Path, Path]:
     """Re-make the default model's first ``count`` held-out chairs exactly as its recipe did (same meshes,
     same samples); returns (data folder, split file). Resumable: what ``work`` holds is kept."""
-    from .bundle import RESOURCES, read_split
-    from .samples import prepare
-    from .shapes import synth
+    from core.model.bundle import RESOURCES
+    from core.data.samples import read_split
+    from core.data.samples import prepare
+    from core.data.shapes import synth
 
     work, r = Path(work), RECIPE_DATA
     chosen = work / "heldout" / r["category"]
@@ -282,10 +283,10 @@ def bench_app(bundle, scan_path, echo=print) -> dict:
     Baselines from the same run: dense evaluation of the same grid (the reference pipeline's work)
     for the meshes, the official Adam-800 recipe for the fit.
     """
-    from .completion import completion_samples, fit_completion
-    from .fit import objective
-    from .interpolate import interpolate
-    from .scan import load_scan
+    from core.scans.completion import completion_samples, fit_completion
+    from core.fit.latent import objective
+    from core.mesh.interpolate import interpolate
+    from core.scans.scan import load_scan
 
     codes = bundle.latents.codes
     steps = [interpolate(codes[0], codes[min(1, len(codes) - 1)], t) for t in np.linspace(0, 1, 5)]
@@ -363,10 +364,12 @@ def bench_train_quality(work: str | Path, seeds=(0, 1, 2), epochs: int = 1000, i
     """
     import json
 
-    from .bundle import load_bundle, read_split
-    from .samples import prepare
-    from .shapes import synth
-    from .train import DEFAULTS, read_log, train
+    from core.model.bundle import load_bundle
+
+    from core.data.samples import read_split
+    from core.data.samples import prepare
+    from core.data.shapes import synth
+    from core.model.train import DEFAULTS, read_log, train
 
     torch.set_num_threads(threads)
     work = Path(work)
@@ -416,7 +419,7 @@ def bench_prepare(samples: int = 500_000, sections: tuple[int, int] = (316, 158)
 
     import trimesh
 
-    from .samples import PrepareJob, prepare_one
+    from core.data.samples import PrepareJob, prepare_one
 
     torus = trimesh.creation.torus(1.0, 0.35, major_sections=sections[0], minor_sections=sections[1])
     keep = np.random.default_rng(0).random(len(torus.faces)) >= 0.05

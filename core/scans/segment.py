@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .fileio import DataError
+from core.fileio import DataError
 from .scan import Camera, back_project
 
 

@@ -10,7 +10,7 @@ import trimesh
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from .meshing import SurfaceMesh
+from core.mesh.meshing import SurfaceMesh
 
 CHAMFER_POINTS = 30_000
 

@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bundle import Bundle
-from .fileio import DataError
-from .fit import FitData, FitResult, best_starts, fit, nearest_code
-from .meshing import SurfaceMesh, mesh_code
+from core.model.bundle import Bundle
+from core.fileio import DataError
+from core.fit.latent import FitData, FitResult, best_starts, fit, nearest_code
+from core.mesh.meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
-from .samples import normalize
+from core.data.samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
 from .segment import Segment, Segmentation, segment_scan

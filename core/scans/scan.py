@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .fileio import DataError, atomic_write
-from .fit import FitData
+from core.fileio import DataError, atomic_write
+from core.fit.latent import FitData
 
 SIDECAR_HELP = ("give the intrinsics (`deepsdf complete --intrinsics fx,fy,cx,cy`; the app asks for them), or write "
                 "a sidecar JSON next to the image with 'intrinsics' (fx, fy, cx, cy, width, height, or an Open3D "

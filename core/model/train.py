@@ -30,10 +30,12 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from .bundle import Bundle, load_decoder_state, read_normalization, read_official_codes, read_specs, read_split
-from .fileio import DataError, atomic_write, default_device, flush_denormals, torch_load, torch_save
-from .model import Architecture, Decoder, LatentTable
-from .samples import read_sdf_npz
+from .bundle import Bundle, load_decoder_state, read_normalization, read_official_codes, read_specs
+
+from core.data.samples import read_split
+from core.fileio import DataError, atomic_write, default_device, flush_denormals, torch_load, torch_save
+from .decoder import Architecture, Decoder, LatentTable
+from core.data.samples import read_sdf_npz
 
 # Our defaults where specs.json is silent (official values unless noted).
 DEFAULTS = {

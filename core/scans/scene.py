@@ -166,7 +166,7 @@ def save_scene(render: SceneRender, path, depth_scale: float = 1000.0):
 
     import imageio.v3 as iio
 
-    from .fileio import atomic_write
+    from core.fileio import atomic_write
     from .scan import sidecar_path, write_depth_png
 
     path = write_depth_png(render.depth, path, depth_scale)

@@ -16,11 +16,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .fileio import DataError, atomic_write, default_device, torch_load, zero_denormals
-from .model import Architecture, Decoder, LatentTable
+from core.data.samples import read_split
+from core.fileio import DataError, atomic_write, default_device, torch_load, zero_denormals
+from .decoder import Architecture, Decoder, LatentTable
 
 FORMAT = "deepsdf-explorer-bundle"
-RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DEFAULT_BUNDLE = RESOURCES / "default.safetensors"
 
 
@@ -134,18 +135,6 @@ def read_specs(exp_dir: Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: invalid JSON ({e})") from e
-
-
-def read_split(path: str | Path) -> list[tuple[str, str, str]]:
-    """Official split JSON -> [(dataset, class, instance)] in file order."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-        return [(ds, cls, inst) for ds, classes in data.items() for cls, insts in classes.items() for inst in insts]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"missing split file: {path}") from None
-    except (json.JSONDecodeError, AttributeError, TypeError) as e:
-        raise DataError(f"{path}: not an official split file {{dataset: {{class: [instances]}}}} ({e})") from e
 
 
 def _find_split(exp_dir: Path, specs: dict) -> Path | None:

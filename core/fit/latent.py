@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .jobs import Cancelled
-from .model import CLAMP, Decoder, latent_field
+from core.jobs import Cancelled
+from core.model.decoder import CLAMP, Decoder, latent_field
 
 PRIOR = 1e-4  # weight of mean(z^2), as in the official reconstruct.py
 

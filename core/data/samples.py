@@ -24,7 +24,7 @@ import numpy as np
 import trimesh
 from tqdm import tqdm
 
-from .fileio import DataError, atomic_write
+from core.fileio import DataError, atomic_write
 from .sign import SoupReport, describe_mesh, winding_signed_distance
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
@@ -251,7 +251,6 @@ def prepare(mesh_dir: str | Path, out_dir: str | Path, split_test: float = 0.2, 
         raise DataError(f"{mesh_dir}: no meshes ({', '.join(MESH_SUFFIXES)}) found")
     skipped: dict[str, str] = {}
     if split is not None:
-        from .bundle import read_split  # late: bundle imports the model
 
         entries = read_split(split)
         missing = [e for e in entries if e[2] not in meshes]
@@ -343,3 +342,15 @@ def _write_report(path: Path, rows: list[dict]) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
+
+
+def read_split(path: str | Path) -> list[tuple[str, str, str]]:
+    """Official split JSON -> [(dataset, class, instance)] in file order."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        return [(ds, cls, inst) for ds, classes in data.items() for cls, insts in classes.items() for inst in insts]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing split file: {path}") from None
+    except (json.JSONDecodeError, AttributeError, TypeError) as e:
+        raise DataError(f"{path}: not an official split file {{dataset: {{class: [instances]}}}} ({e})") from e

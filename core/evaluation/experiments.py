@@ -15,17 +15,19 @@ import numpy as np
 import trimesh
 from tqdm import tqdm
 
-from .bundle import Bundle, read_split
-from .completion import complete
-from .fileio import DataError, atomic_write
-from .fit import FitData, fit
-from .interpolate import interpolate
-from .meshing import SurfaceMesh, mesh_code
+from core.model.bundle import Bundle
+
+from core.data.samples import read_split
+from core.scans.completion import complete
+from core.fileio import DataError, atomic_write
+from core.fit.latent import FitData, fit
+from core.mesh.interpolate import interpolate
+from core.mesh.meshing import SurfaceMesh, mesh_code
 from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency, pieces,
                       sample_oriented, sample_surface)
-from .render import save_grid
-from .samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
-from .scan import Camera, Scan, back_project, look_at_pose, render_depth, sim3_scale, to_model_frame
+from core.mesh.render import save_grid
+from core.data.samples import ground_truth_points, load_mesh, normalize, read_sdf_npz
+from core.scans.scan import Camera, Scan, back_project, look_at_pose, render_depth, sim3_scale, to_model_frame
 
 TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
 CHAMFER_COLUMNS = ("chamfer", "posed_chamfer", "nearest_chamfer", "scan_error", "midpoint_to_a", "midpoint_to_b")  # x1e3
@@ -291,9 +293,9 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
     segment overlapping it with IoU >= 0.5), rotation, translation and scale error of the fitted Sim(3),
     Chamfer in the normalised frame against ``truths``, and the posed completion of the same view
     (ground-truth pose and mask) beside it, with both fits' times."""
-    from .completion import fit_segment
-    from .scene import render_scene
-    from .segment import segment_scan
+    from core.scans.completion import fit_segment
+    from core.scans.scene import render_scene
+    from core.scans.segment import segment_scan
 
     render = render_scene(meshes, names, seed=seed)
     seg = segment_scan(render.depth, render.camera, seed=seed)
@@ -321,7 +323,7 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
 def scenes(ctx: Context, single: int = 20, multi: int = 10) -> Path:
     """Pose-free completion of held-out shapes in rendered sensor scenes (``scene_rows``): ``single``
     scenes with one shape, ``multi`` with 2-3, noise on; table and a plot against posed completion."""
-    from .pose import model_height
+    from core.scans.pose import model_height
 
     test = ctx.split("test", limit=False)
     rng = np.random.default_rng(ctx.scene_seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .fileio import atomic_write
+from core.fileio import atomic_write
 from .meshing import SurfaceMesh
 
 CAMERA = [(1.8, 1.2, 2.6), (0.0, 0.0, 0.0), (0.0, 1.0, 0.0)]  # front-left, slightly above (y up, front +z)
