@@ -199,10 +199,8 @@ class OptimizePanel(QWidget):
             item.setData(Qt.UserRole, s.label)
             self.objects.addItem(item)
         if self.objects.count():
-            try:
-                first = pick_segments(seg, "prominent", warn=lambda _: None)[0]
-            except DataError:  # every object is cut by the image border: the largest
-                first = seg.segments[0]
+            # nothing whole and standing: the largest
+            first = (pick_segments(seg, "prominent", warn=lambda _: None) or seg.segments)[0]
             self.objects.item(seg.segments.index(first)).setSelected(True)
         self.objects.blockSignals(False)
         self.objects.setVisible(seg is not None)

@@ -277,6 +277,8 @@ def _complete_scene(a, bundle, scan) -> None:
     for obj, path in zip(found, paths):
         print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.scale:.3f}, loss {obj.fit.loss:.4f}, "
               f"{obj.fit.seconds:.1f} s, nearest {obj.nearest} -> {path}")
+    if not found:
+        print(f"{a.scan}: nothing to fit (the reasons above)")
     print(f"poses, codes and losses: {out.with_suffix('.json')}")
 
 

@@ -10,6 +10,7 @@ import trimesh
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
+from core.fileio import ieee_denormals
 from core.mesh.meshing import SurfaceMesh
 
 CHAMFER_POINTS = 30_000
@@ -38,7 +39,8 @@ def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Distance from each point of a to its nearest point of b."""
     if len(a) == 0 or len(b) == 0:
         raise ValueError("metrics need two non-empty point sets")
-    return cKDTree(b).query(a, k=1, workers=-1)[0]
+    with ieee_denormals():
+        return cKDTree(b).query(a, k=1, workers=-1)[0]
 
 
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,8 +80,9 @@ def normal_consistency(a: np.ndarray, a_normals: np.ndarray, b: np.ndarray, b_no
     directions averaged (1 = normals agree everywhere; orientation-blind, as in Occupancy Networks)."""
     if len(a) == 0 or len(b) == 0:
         raise ValueError("metrics need two non-empty point sets")
-    ab = np.abs(np.sum(a_normals * b_normals[cKDTree(b).query(a, workers=-1)[1]], axis=1))
-    ba = np.abs(np.sum(b_normals * a_normals[cKDTree(a).query(b, workers=-1)[1]], axis=1))
+    with ieee_denormals():
+        ab = np.abs(np.sum(a_normals * b_normals[cKDTree(b).query(a, workers=-1)[1]], axis=1))
+        ba = np.abs(np.sum(b_normals * a_normals[cKDTree(a).query(b, workers=-1)[1]], axis=1))
     return float((ab.mean() + ba.mean()) / 2)
 
 

@@ -230,27 +230,54 @@ def prominence(seg: Segmentation, segment: Segment) -> float:
     return segment.pixels * (1 - min(r, 1.0)) ** 2
 
 
+STANDS = 0.1  # m: an object's top must reach this far above the floor found (``floor_height``)
+
+
+def floor_height(seg: Segmentation, s: Segment) -> float | None:
+    """How far a segment reaches above the floor found (the 99.8th percentile of its points' heights, as
+    ``pose.observed_height``); None without a floor. A real frame's "floor" can be a wall or a table that
+    the segment lies behind or below: its height is then negative, and a fit scaled to it is NaN (the
+    OverflowError of real Kinect frames in ``scan.observed_samples``)."""
+    if seg.floor is None:
+        return None
+    points = seg.points[seg.labels == s.label]
+    return float(np.percentile(points @ seg.floor.normal + seg.floor.offset, 99.8))
+
+
 def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "prominent",
                   warn: Callable[[str], None] = print) -> list[Segment]:
     """``prominent``: the object not cut by the image border that stands out most (``prominence``);
     ``all``: every object not cut by it (the others are named and skipped); or the objects under the
-    given (u, v) pixels, cut or not."""
+    given (u, v) pixels, cut or not. Objects that do not stand ``STANDS`` above the floor found are named
+    and skipped, and refused when picked by a pixel. Nothing to fit (no object, or none whole and
+    standing) is said and gives an empty list: a real frame may show only walls."""
     if not seg.segments:
-        raise DataError(f"{seg.source}: no object remains once the floor and {max(len(seg.planes) - (seg.floor is not None), 0)} "
-                        "other plane(s) are removed: is anything standing in view?")
+        warn(f"{seg.source}: nothing to fit: no object remains once the floor and "
+             f"{max(len(seg.planes) - (seg.floor is not None), 0)} other plane(s) are removed")
+        return []
     if isinstance(which, str):
         if which not in ("prominent", "all"):
             raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or pixels)")
-        whole = [s for s in seg.segments if not s.touches_border]
-        score = {s.label: prominence(seg, s) for s in seg.segments}
-        best = max(whole, key=lambda s: score[s.label], default=None)
+        standing = []
         for s in seg.segments:
+            height = floor_height(seg, s)
+            if height is not None and height < STANDS:
+                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
+                     f"is {height:+.2f} m from it): skipped")
+            else:
+                standing.append(s)
+        whole = [s for s in standing if not s.touches_border]
+        score = {s.label: prominence(seg, s) for s in standing}
+        best = max(whole, key=lambda s: score[s.label], default=None)
+        for s in standing:
             stands_out = best is None or score[s.label] > score[best.label]
             if s.touches_border and (which == "all" or stands_out):
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is cut by the image border: skipped "
                      "(pick it by its pixel to fit it anyway)")
         if not whole:
-            raise DataError(f"{seg.source}: every object found is cut by the image border; pick one by its pixel to fit it anyway")
+            warn(f"{seg.source}: nothing to fit: no object found is whole and standing on the floor; pick one by its "
+                 "pixel to fit it anyway")
+            return []
         return _warn_if_hidden(seg, [best] if which == "prominent" else whole, warn)
     H, W = seg.labels.shape
     chosen = []
@@ -263,6 +290,10 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             near = ", ".join(f"{s.label} at {segment_pixel(seg, s)}" for s in seg.segments)
             raise DataError(f"{seg.source}: pixel ({u}, {v}) {what}, not on an object; objects: {near}")
         s = next(s for s in seg.segments if s.label == label)
+        height = floor_height(seg, s)
+        if height is not None and height < STANDS:
+            raise DataError(f"{seg.source}: object {s.label} at pixel ({u}, {v}) does not stand on the floor found (its "
+                            f"top is {height:+.2f} m from it): its pose and scale cannot be fitted there")
         if s.touches_border:
             warn(f"object {s.label} at pixel ({u}, {v}) is cut by the image border: its pose and shape are less certain")
         if s not in chosen:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from core.fit.latent import _frozen, _unfreeze
+from core.fileio import DataError
 from core.jobs import Cancelled
 from core.mesh.meshing import mesh_code
 from core.model.decoder import Decoder, latent_field
@@ -230,6 +231,8 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
     t0 = time.perf_counter()
     G = gravity_frame(up)
     metric_height = observed_height(points, up, floor_offset)
+    if not metric_height > 0:  # log(scale) below would be NaN, and every fit from it
+        raise DataError(f"the object does not stand on the floor given: its top is {metric_height:+.3f} from it")
     scale = metric_height / (height or model_height(decoder, codes))
     local = points @ G  # gravity frame: x, up, z(away from the camera)
     foot = np.percentile(local[:, [0, 2]], [5, 95], axis=0)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.fileio import DataError, atomic_write
+from core.fileio import DataError, atomic_write, ieee_denormals
 from core.fit.latent import FitData
 
 SIDECAR_HELP = ("give the intrinsics (`deepsdf complete --intrinsics fx,fy,cx,cy`; the app asks for them), or write "
@@ -332,7 +332,8 @@ def drop_flying_pixels(points: np.ndarray, normals: np.ndarray, k: int = 24) -> 
 
     if len(points) < k + 1:
         return points, normals
-    keep = ~_isolated(cKDTree(points).query(points, k)[0])
+    with ieee_denormals():
+        keep = ~_isolated(cKDTree(points).query(points, k)[0])
     return points[keep], normals[keep]
 
 
@@ -358,7 +359,8 @@ def smooth_surface(points: np.ndarray, normals: np.ndarray, k: int = 24) -> tupl
 
     if len(points) < k + 1:
         return points, normals, 0.0
-    dist, idx = cKDTree(points).query(points, k)
+    with ieee_denormals():
+        dist, idx = cKDTree(points).query(points, k)
     centre, plane_normal, rms = _local_planes(points, idx)
     noise = float(np.median(rms))
     if noise < np.median(dist[:, 1]) / 3:

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from core.fileio import DataError
+from core.fileio import DataError, ieee_denormals
 from .scan import Camera, back_project
 
 
@@ -312,9 +312,10 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
         return shadows[a]
 
     def near(a: int, b: int, gap: float = part_gap) -> bool:
-        if a not in trees:
-            trees[a] = cKDTree(members[a - 1])
-        return bool(trees[a].query(members[b - 1], distance_upper_bound=gap)[0].min() < gap)
+        with ieee_denormals():  # a real sensor's centre column (x = 0 exactly) crashes the build otherwise
+            if a not in trees:
+                trees[a] = cKDTree(members[a - 1])
+            return bool(trees[a].query(members[b - 1], distance_upper_bound=gap)[0].min() < gap)
 
     for a in range(1, count + 1):
         for b in range(a + 1, count + 1):  # a < b: segment a is the larger (labels are by size)
