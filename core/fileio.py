@@ -83,14 +83,39 @@ def default_device(name: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+_flushing = False  # flush_denormals was called: ieee_denormals must turn it back on
+
+
 def flush_denormals() -> None:
-    """Treat denormal floats (|x| < 1.2e-38) as zero on the CPU.
+    """Treat denormal floats (|x| < 1.2e-38) as zero on the CPU, on this thread and the threads it starts.
 
     ReLU nets trained with Adam accumulate them in the optimiser state and in weights, and CPU
     arithmetic on them is many times slower: a training run slowed ~3x towards its end, and meshing
     the shipped model was 1.3x slower. Their values are far below anything the model resolves.
+    Code that needs IEEE arithmetic runs inside ``ieee_denormals``.
     """
+    global _flushing
     torch.set_flush_denormal(True)
+    _flushing = True
+
+
+@contextlib.contextmanager
+def ieee_denormals() -> Iterator[None]:
+    """Denormals as IEEE has them, on this thread, for the duration (a no-op unless ``flush_denormals`` ran).
+
+    scipy's kd-tree needs them: where more points than a leaf holds share one coordinate of exactly 0, its
+    sliding-midpoint split moves to the next float beside 0, a denormal that flushing reads as 0 itself;
+    the split never moves, and the build recurses until the stack overflows. A real sensor whose cx is a
+    whole number (7-Scenes: 320) puts its centre column at x = 0 exactly: the segfault of real Kinect
+    frames in ``segment``. Our renders' cx (319.5) never did."""
+    if not _flushing:
+        yield
+        return
+    torch.set_flush_denormal(False)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(True)
 
 
 def zero_denormals(t: torch.Tensor) -> torch.Tensor:
