@@ -116,14 +116,17 @@ def test_heavy_work_stays_off_the_gui_thread_while_meshing_and_fitting(window, q
     from core.model.decoder import Decoder
 
     calls = {"gui": 0, "worker": 0}
-    forward = Decoder.forward
 
-    def counted(self, *args, **kwargs):
-        calls["gui" if threading.current_thread() is threading.main_thread() else "worker"] += 1
-        return forward(self, *args, **kwargs)
+    def counted(method):
+        def call(self, *args, **kwargs):
+            calls["gui" if threading.current_thread() is threading.main_thread() else "worker"] += 1
+            return method(self, *args, **kwargs)
+        return call
 
     wait_for_mesh(qtbot, window, 64)
-    monkeypatch.setattr(Decoder, "forward", counted)
+    # the network runs through forward (fits) or its plain weights (meshing's latent_field)
+    for name in ("forward", "plain_weights"):
+        monkeypatch.setattr(Decoder, name, counted(getattr(Decoder, name)))
     probe = LagProbe()
     window.explore.resolution.setCurrentText("128")  # a full-resolution mesh in the worker
     wait_for_mesh(qtbot, window, 128, timeout=120_000)
