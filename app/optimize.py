@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QSpinBox, QVBoxLayout, QWidget)
 
 from core.scans.completion import HIDDEN, noisy, pick_segments
-from core.fileio import DataError
 from core.scans.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.scans.segment import Segmentation
 
