@@ -44,33 +44,38 @@ def _truth(scene_png):
 
 
 @pytest.fixture(scope="module")
-def all_objects(scene, tmp_path_factory):
-    """``complete --all-objects`` on the scene, run once for the tests that read what it wrote."""
+def all_objects(scene, tiny_experiment, tmp_path_factory):
+    """``complete --all-objects`` on the scene with the tiny model (what is checked is where things are
+    written and in which frame; the default model's accuracy is ``evaluate --experiments scenes``' to
+    measure), run once for the tests that read what it wrote."""
     out = tmp_path_factory.mktemp("all") / "out.ply"
-    assert main(["complete", "default", str(scene), "-o", str(out), "--all-objects", "--res", "64"]) == 0
-    return out
+    model = tiny_experiment / "bundle.safetensors"
+    assert main(["complete", str(model), str(scene), "-o", str(out), "--all-objects", "--res", "64"]) == 0
+    return out, open_model(model)
 
 
 def test_all_objects_written_in_the_camera_frame_with_poses(scene, all_objects):
-    out, tmp_path = all_objects, all_objects.parent
+    (out, bundle), tmp_path = all_objects, all_objects[0].parent
     meta = json.loads(out.with_suffix(".json").read_text())
     objects, labels = _truth(scene)
-    decoder = open_model("default").decoder
+    decoder = bundle.decoder
     for truth in objects:
         gt = np.asarray(truth["model_to_camera"])
         pixel_u, pixel_v = np.argwhere(labels == truth["label"]).mean(0)[::-1]
         # the fitted object nearest the true one: its pose and its mesh, in the camera frame, in metres
         fitted = min(meta["objects"], key=lambda o: np.linalg.norm(np.asarray(o["model_to_camera"])[:3, 3] - gt[:3, 3]))
         M = np.asarray(fitted["model_to_camera"])
-        assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.08
+        # the tiny model (4 chairs, 8-d codes) places them within ~9 cm and 5 %, its shapes ~6 cm off
+        # (median); a mesh in another frame or unit would be metres off
+        assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.15
         assert abs(fitted["scale"] / sim3_scale(gt) - 1) < 0.15
-        assert fitted["nearest_training_shape"].startswith("chairs_") and len(fitted["code"]) == 64
+        assert fitted["nearest_training_shape"] in bundle.latents.names and len(fitted["code"]) == bundle.arch.latent_size
         assert 0.0 <= fitted["hidden_outline"] <= 1.0
         mesh = trimesh.load(tmp_path / fitted["mesh"])
         chair = make_shape("chairs", int(truth["name"].split("_")[1]))
         placed = chair.copy().apply_transform(gt)
         d = np.abs(trimesh.proximity.signed_distance(placed, mesh.sample(2000, seed=0)))
-        assert np.median(d) < 0.03, (truth["name"], np.median(d))  # metres
+        assert np.median(d) < 0.1, (truth["name"], np.median(d))  # metres
         # the pose is the object's own normalised frame, as the ground truth's: its mesh centred in the unit sphere
         canonical = mesh.copy().apply_transform(np.linalg.inv(M)).vertices
         assert np.abs(canonical.min(0) + canonical.max(0)).max() < 1e-3
@@ -82,10 +87,11 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, all_objects):
     assert len(list(tmp_path.glob("out_*.ply"))) == len(meta["objects"]) >= 2
 
 
-def test_object_under_a_pixel_of_a_raw_image_from_a_camera_rolled_a_quarter_turn(scene, tmp_path, capsys):
+def test_object_under_a_pixel_of_a_raw_image_from_a_camera_rolled_a_quarter_turn(scene, tiny_experiment, tmp_path, capsys):
     """The scene turned into portrait (the image rotated 90 degrees, the intrinsics with it), as a raw image
     (no sidecar) with the intrinsics given on the command line: the floor lies beside the camera, not below
     it; found there, the chair under the pixel comes out posed as in the camera's turned frame."""
+    model = str(tiny_experiment / "bundle.safetensors")  # the frames are checked, not the model's accuracy
     upright = load_scan(scene)
     R = np.eye(4)
     R[:3, :3] = PORTRAIT
@@ -96,17 +102,17 @@ def test_object_under_a_pixel_of_a_raw_image_from_a_camera_rolled_a_quarter_turn
     turned_labels = np.rot90(labels)
     v, u = np.argwhere(turned_labels == objects[0]["label"])[len(np.argwhere(turned_labels == objects[0]["label"])) // 2]
     out = tmp_path / "one.ply"
-    assert main(["complete", "default", str(raw), "-o", str(out), "--object", f"{u},{v}"]) == 1
+    assert main(["complete", model, str(raw), "-o", str(out), "--object", f"{u},{v}"]) == 1
     assert "raw.png: no intrinsics" in capsys.readouterr().err and not out.exists()
     cam = turned.camera
     intrinsics = f"{cam.fx},{cam.fy},{cam.cx},{cam.cy}"
     floor_v, floor_u = turned_labels.shape[0] - 3, turned_labels.shape[1] - 2  # the bottom-left corner turned: floor
     assert turned_labels[floor_v, floor_u] == 0
-    assert main(["complete", "default", str(raw), "--intrinsics", intrinsics, "-o", str(tmp_path / "no.ply"),
+    assert main(["complete", model, str(raw), "--intrinsics", intrinsics, "-o", str(tmp_path / "no.ply"),
                  "--object", f"{floor_u},{floor_v}"]) == 1
     assert "not on an object" in capsys.readouterr().err and not (tmp_path / "no.ply").exists()
 
-    assert main(["complete", "default", str(raw), "--intrinsics", intrinsics, "-o", str(out), "--object", f"{u},{v}",
+    assert main(["complete", model, str(raw), "--intrinsics", intrinsics, "-o", str(out), "--object", f"{u},{v}",
                  "--res", "48"]) == 0
     assert "raw.png: the floor found is not below the camera: the camera is taken as looking down steeply, rolled" in capsys.readouterr().out
     meta = json.loads(out.with_suffix(".json").read_text())
@@ -116,7 +122,7 @@ def test_object_under_a_pixel_of_a_raw_image_from_a_camera_rolled_a_quarter_turn
     assert abs(meta["floor"]["offset"] - floor.offset) < 0.02
     gt = R @ np.asarray(objects[0]["model_to_camera"])
     M = np.asarray(meta["objects"][0]["model_to_camera"])
-    assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.08
+    assert np.linalg.norm(M[:3, 3] - gt[:3, 3]) < 0.15  # the tiny model: ~9 cm, ~9 degrees
     assert _rotation_error(M, gt) < 20
 
 
