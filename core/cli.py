@@ -10,6 +10,7 @@ import numpy as np
 
 from .fileio import DataError, flush_denormals
 from .jobs import describe
+from .scans.scan import DEPTH_FORMATS
 
 
 def cmd_synth(a) -> None:
@@ -210,7 +211,7 @@ def cmd_complete(a) -> None:
     from .scans.scan import load_scan
 
     bundle = open_model(a.model)
-    scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale)
+    scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale, depth_format=a.depth_format)
     scene = scan.camera_to_model is None or a.all_objects or a.object
     _check_output(Path(a.output), Path(a.scan) if scene else None)  # before minutes of fitting
     if scene:
@@ -472,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--depth-scale", type=float,
                    help="stored depth values per unit: overrides the sidecar's (default 1000 for a 16-bit PNG, i.e. "
                         "millimetres; TUM RGB-D uses 5000)")
+    s.add_argument("--depth-format", choices=sorted(DEPTH_FORMATS),
+                   help="a sensor's raw encoding, decoded before --depth-scale: " +
+                        "; ".join(f"{k}: {v}" for k, v in DEPTH_FORMATS.items()))
     s.add_argument("--res", type=int, default=128)
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
     s.add_argument("--all-objects", action="store_true",

@@ -80,3 +80,74 @@ def test_the_pose_fit_refuses_a_floor_above_its_object():
     normals = np.tile([0.0, 0.0, -1.0], (500, 1))
     with pytest.raises(DataError, match="does not stand on the floor"):
         fit_object(decoder, points, normals, np.array([0.0, -1.0, 0.0]), -1.0, torch.zeros(3, 4), height=0.8)
+
+
+def _room():
+    """A synthetic sensor scene (metres, NaN where nothing was hit) and its camera."""
+    from core.data.shapes import make_shape
+    from core.scans.scene import render_scene, sensor_camera
+
+    render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=1, camera=sensor_camera(160, 120))
+    return render.depth, render.camera
+
+
+def test_nyu_raw_disparity_and_sun3d_bit_rotated_depth_are_decoded(tmp_path):
+    """NYU Depth v2's raw .pgm holds the Kinect's disparity, little-endian under a big-endian header, 2047 where
+    nothing came back; SUN3D's PNG holds millimetres rotated by three bits. Written here from a render as the
+    sensors' tools write them, both read back as the render's metres."""
+    from core.fileio import DataError
+    from core.scans.scan import load_depth
+    import imageio.v3 as iio
+    import pytest
+
+    depth, camera = _room()
+    seen = np.isfinite(depth)
+    raw = np.full(depth.shape, 2047, np.uint16)
+    raw[seen] = np.round(1092.5 - 351.3 / depth[seen]).astype(np.uint16)
+    pgm = tmp_path / "nyu.pgm"
+    pgm.write_bytes(b"P5 %d %d 65535\n" % (depth.shape[1], depth.shape[0]) + raw.astype("<u2").tobytes())
+    nyu = load_depth(pgm)
+    assert np.array_equal(np.isfinite(nyu), seen)
+    step = 351.3 / (1092.5 - raw[seen] - 0.5) - 351.3 / (1092.5 - raw[seen] + 0.5)  # one disparity step, in metres
+    assert (np.abs(nyu[seen] - depth[seen]) <= step).all()
+
+    mm = np.where(seen, np.round(1000 * np.nan_to_num(depth)), 0).astype(np.uint16)
+    iio.imwrite(tmp_path / "sun.png", ((mm << 3) | (mm >> 13)).astype(np.uint16))
+    sun = load_depth(tmp_path / "sun.png", depth_format="sun3d")
+    assert np.array_equal(np.isfinite(sun), seen) and np.abs(sun[seen] - depth[seen]).max() <= 5e-4
+    plain = load_depth(tmp_path / "sun.png")  # read as plain millimetres it is not the room
+    assert not np.allclose(np.nan_to_num(plain), np.nan_to_num(sun))
+    with pytest.raises(DataError, match="not NYU raw disparity"):
+        load_depth(tmp_path / "sun.png", depth_format="nyu-disparity")
+    with pytest.raises(DataError, match="unknown depth format 'kinect'"):
+        load_depth(pgm, depth_format="kinect")
+
+
+def test_no_reading_codes_nan_and_inf_never_reach_the_pipeline(tmp_path, capsys):
+    """0 and 65535 in a 16-bit PNG, NaN and +-inf in a float image: all missing pixels; and the CLI reads a
+    SUN3D frame through --depth-format (its objects found: the floor pixel is named, not the units)."""
+    from core.cli import main
+    from core.scans.scan import load_depth
+    import imageio.v3 as iio
+
+    depth, camera = _room()
+    seen = np.isfinite(depth)
+    floating = depth.copy()
+    floating[0, :4] = [np.inf, -np.inf, np.nan, 0.0]
+    np.save(tmp_path / "f.npy", floating)
+    out = load_depth(tmp_path / "f.npy")
+    assert np.isnan(out[0, :4]).all() and np.isfinite(out[np.isfinite(out)]).all()
+    mm = np.where(seen, np.round(1000 * np.nan_to_num(depth)), 0).astype(np.uint16)
+    mm[1, :3] = 65535
+    iio.imwrite(tmp_path / "k.png", mm)
+    assert np.isnan(load_depth(tmp_path / "k.png")[1, :3]).all()
+
+    iio.imwrite(tmp_path / "sun.png", ((mm << 3) | (mm >> 13)).astype(np.uint16))
+    floor = f"2,{depth.shape[0] - 2}"
+    intrinsics = f"{camera.fx},{camera.fy},{camera.cx},{camera.cy}"
+    args = ["complete", "default", str(tmp_path / "sun.png"), "--intrinsics", intrinsics, "--object", floor,
+            "-o", str(tmp_path / "x.ply")]
+    assert main(args) == 1 and "are the depth's units right?" in capsys.readouterr().out  # undecoded: 8x the depth
+    assert main(args + ["--depth-format", "sun3d"]) == 1
+    said = capsys.readouterr()
+    assert "not on an object" in said.err and "units" not in said.out

@@ -167,14 +167,44 @@ def _read_exr(path: Path) -> np.ndarray:
     return channels[name]
 
 
-def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray:
+DEPTH_FORMATS = {  # how a sensor's raw file encodes depth, where it is not plain units (``load_depth``)
+    "nyu-disparity": "NYU Depth v2 raw .pgm: Kinect disparity stored little-endian, metres = 351.3 / (1092.5 - raw), "
+                     "2047 = no reading (the default for .pgm)",
+    "sun3d": "SUN3D PNG: bit-rotated uint16, mm = (d >> 3) | (d << 13)",
+}
+NYU_NO_READING = 2047
+
+
+def _decode(depth: np.ndarray, depth_format: str, path: Path) -> np.ndarray:
+    """A raw sensor encoding (``DEPTH_FORMATS``) -> float32 metres (NYU) or uint16 millimetres (SUN3D)."""
+    if not np.issubdtype(depth.dtype, np.integer) or depth.min() < 0 or depth.max() > 65535:
+        raise DataError(f"{path}: a {depth_format} depth image holds 16-bit integers, found {depth.dtype} "
+                        f"{depth.min()}..{depth.max()}")
+    raw = depth.astype(np.uint16)
+    if depth_format == "sun3d":
+        return (raw >> 3) | (raw << 13)
+    raw = raw.byteswap()  # Netpbm says big-endian; the NYU toolbox wrote the Kinect's little-endian words
+    if not (raw <= NYU_NO_READING).all():
+        raise DataError(f"{path}: not NYU raw disparity (values up to {int(raw.max())}, at most {NYU_NO_READING} "
+                        "expected once byte-swapped); pass the depth format that fits")
+    disparity = raw.astype(np.float64)
+    return np.where(raw < NYU_NO_READING, 351.3 / np.maximum(1092.5 - disparity, 1e-6), np.nan).astype(np.float32)
+
+
+def load_depth(path: str | Path, depth_scale: float | None = None, depth_format: str | None = None) -> np.ndarray:
     """Depth image -> float32 (H, W) with NaN for missing pixels.
 
     16-bit PNG: value / depth_scale (default 1000; TUM uses 5000), 0 or 65535 = missing (the latter some
     sensors' and converters' mark for no return; 65.5 m is beyond any depth sensor). Float TIFF/EXR/NPY/NPZ:
-    values as stored (depth_scale divides if given), non-positive or NaN = missing.
+    values as stored (depth_scale divides if given), non-positive, NaN or infinite = missing. Raw sensor
+    encodings (``DEPTH_FORMATS``: NYU's disparity .pgm, the default for .pgm, and SUN3D's bit-rotated PNG)
+    are decoded first; NYU's comes out in metres.
     """
     path = Path(path)
+    if depth_format is None and path.suffix.lower() == ".pgm":
+        depth_format = "nyu-disparity"
+    if depth_format is not None and depth_format not in DEPTH_FORMATS:
+        raise DataError(f"{path}: unknown depth format {depth_format!r} (known: {', '.join(DEPTH_FORMATS)})")
     if not path.is_file():
         raise FileNotFoundError(f"missing depth image: {path}")
     suffix = path.suffix.lower()
@@ -209,6 +239,8 @@ def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray
         depth = depth[..., 0]
     if depth.ndim != 2:
         raise DataError(f"{path}: a single-channel depth image was expected, found shape {depth.shape}")
+    if depth_format is not None:
+        depth = _decode(depth, depth_format, path)
     if np.issubdtype(depth.dtype, np.integer):
         out = depth.astype(np.float32) / float(depth_scale or 1000.0)
         if depth.dtype == np.uint16:
@@ -217,9 +249,9 @@ def load_depth(path: str | Path, depth_scale: float | None = None) -> np.ndarray
         out = depth.astype(np.float32) / float(depth_scale or 1.0)
     else:
         raise DataError(f"{path}: unsupported depth dtype {depth.dtype}")
-    out[~(out > 0)] = np.nan
+    out[~(out > 0) | ~np.isfinite(out)] = np.nan  # +inf too: a converter's "no return" would pass (inf > 0)
     if not np.isfinite(out).any():
-        raise DataError(f"{path}: the depth image has no valid pixels (all zero, negative or NaN)")
+        raise DataError(f"{path}: the depth image has no valid pixels (all zero, negative, infinite or NaN)")
     return out
 
 
@@ -228,7 +260,7 @@ def sidecar_path(image: Path) -> Path:
 
 
 def load_scan(path: str | Path, camera: Camera | str | dict | None = None, camera_to_model=None,
-              depth_scale: float | None = None) -> Scan:
+              depth_scale: float | None = None, depth_format: str | None = None) -> Scan:
     """A depth image with its camera: explicit arguments win over the sidecar JSON. ``camera`` may be
     anything ``Camera.parse`` reads (a sensor's "fx,fy,cx,cy"); the image gives its size."""
     path = Path(path)
@@ -239,7 +271,8 @@ def load_scan(path: str | Path, camera: Camera | str | dict | None = None, camer
             meta = json.loads(side.read_text())
         except json.JSONDecodeError as e:
             raise DataError(f"{side}: invalid JSON ({e})") from e
-    depth = load_depth(path, depth_scale if depth_scale is not None else meta.get("depth_scale"))
+    depth = load_depth(path, depth_scale if depth_scale is not None else meta.get("depth_scale"),
+                       depth_format or meta.get("depth_format"))
     if camera is not None and not isinstance(camera, Camera):
         camera = Camera.parse(camera, size=(depth.shape[1], depth.shape[0]))
     if camera is None:
