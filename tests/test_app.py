@@ -10,7 +10,9 @@ from PySide6.QtCore import Qt, QTimer  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 
 
-def wait_for_mesh(qtbot, window, res, timeout=60_000):
+# The waits below only guard against a hang (a fit that never ends): generous, since a machine shared with
+# other work runs the same fit several times slower, and pytest's own timeout (pyproject) ends the rest.
+def wait_for_mesh(qtbot, window, res, timeout=180_000):
     qtbot.waitUntil(lambda: window.viewer.mesh is not None and window.viewer.mesh.stats.get("res") == res
                     and window.viewer.face_count() > 0, timeout=timeout)
 
@@ -37,7 +39,7 @@ def test_job_runs_until_its_outcome_reaches_the_gui_thread(qtbot):
     job.start(lambda progress, cancelled: 42)
     job.wait()  # the worker has ended; no event has been processed yet
     assert job.running and results == []
-    qtbot.waitUntil(lambda: not job.running, timeout=5_000)
+    qtbot.waitUntil(lambda: not job.running, timeout=60_000)
     assert results == [(42, False)]  # delivered, and the owner's slot already saw the service idle
 
 
@@ -66,7 +68,7 @@ def test_slider_moves_mesh_live_and_export(window, qtbot, tmp_path):
     window.explore.slider.sliderReleased.emit()
     assert window._request == window.mesher._latest  # only the newest request is current
     qtbot.waitUntil(lambda: window.viewer.mesh.stats["res"] == 64 and
-                    window.viewer.mesh.vertices.shape != first.shape, timeout=60_000)
+                    window.viewer.mesh.vertices.shape != first.shape, timeout=180_000)
     assert abs(window.explore.t() - 0.6) < 1e-9
     assert window.export(str(tmp_path / "out.obj"))
     assert (tmp_path / "out.obj").stat().st_size > 1000
@@ -129,7 +131,7 @@ def test_heavy_work_stays_off_the_gui_thread_while_meshing_and_fitting(window, q
         monkeypatch.setattr(Decoder, name, counted(getattr(Decoder, name)))
     probe = LagProbe()
     window.explore.resolution.setCurrentText("128")  # a full-resolution mesh in the worker
-    wait_for_mesh(qtbot, window, 128, timeout=120_000)
+    wait_for_mesh(qtbot, window, 128, timeout=400_000)
     assert calls["worker"] > 0 and calls["gui"] == 0, calls
 
     scan = Path(__file__).resolve().parent.parent / "resources" / "scans" / "chair_00000_front_left.png"
@@ -137,8 +139,8 @@ def test_heavy_work_stays_off_the_gui_thread_while_meshing_and_fitting(window, q
     window.optimize.iterations.setValue(10)
     calls.update(gui=0, worker=0)
     window.start_fit()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=120_000)
-    wait_for_mesh(qtbot, window, 128, timeout=120_000)  # the fitted code at full resolution
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
+    wait_for_mesh(qtbot, window, 128, timeout=400_000)  # the fitted code at full resolution
     assert calls["worker"] > 0 and calls["gui"] == 0, calls
     print(f"worst event-loop lag {1000 * probe.stop():.0f} ms over {len(probe.lags)} ticks (reported, not asserted)")
 
@@ -162,8 +164,8 @@ def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
     assert noisy.shape != clean.shape or not np.allclose(noisy, clean)
     window.optimize.iterations.setValue(6)
     window.start_fit()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=120_000)
-    qtbot.waitUntil(lambda: "Chamfer to ground truth" in window.optimize.result_label.text(), timeout=60_000)
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
+    qtbot.waitUntil(lambda: "Chamfer to ground truth" in window.optimize.result_label.text(), timeout=180_000)
     assert "nearest training shape: chairs_" in window.optimize.result_label.text()
     assert window.explore.a.currentText().startswith("fit 1")
     assert window.save_bundle_with_fit(str(tmp_path / "with_fit.safetensors"))
@@ -181,9 +183,9 @@ def test_cancelled_fit_changes_nothing(window, qtbot):
     names = window.explore._names()
     window.optimize.method.setCurrentText("adam")
     window.start_fit()
-    qtbot.waitUntil(lambda: len(window.optimize._losses) > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: len(window.optimize._losses) > 0, timeout=180_000)
     window.fitter.cancel()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)  # not running: the outcome has arrived
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)  # not running: the outcome has arrived
     assert "cancelled" in window.optimize.result_label.text()
     assert window.explore._names() == names and window.fitted is None
 
@@ -234,7 +236,7 @@ def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp
     window.optimize.scene = None
     assert window.open_scan(str(tmp_path / "raw.png"))
     assert window.optimize.scan.camera_to_model is None
-    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     assert window.viewer.scan_frame and window.optimize.objects.count() >= 1
     assert np.nanmax(np.abs(window.optimize.scan.depth - render.depth)) < 1e-3  # read in metres
 
@@ -252,7 +254,7 @@ def test_latent_map_picks_and_marks(window, qtbot):
 
 
 def test_thumbnails_render_in_background_and_are_cached(window, qtbot, tmp_path):
-    qtbot.waitUntil(lambda: len(window.explore.icons) >= 3, timeout=120_000)
+    qtbot.waitUntil(lambda: len(window.explore.icons) >= 3, timeout=400_000)
     item = window.explore.list.findItems(next(iter(window.explore.icons)), Qt.MatchExactly)[0]
     assert not item.icon().isNull()
     cached = list((tmp_path / "cache" / "deepsdf-explorer" / "thumbnails").rglob("*.png"))
@@ -265,17 +267,17 @@ def test_export_sequence_and_turntable(window, qtbot, tmp_path):
     wait_for_mesh(qtbot, window, 64)
     assert window.export_sequence(str(tmp_path / "seq"), 3)
     assert not window.export_sequence(str(tmp_path / "other"), 3)  # one export at a time
-    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=180_000)
     assert sorted(p.name for p in (tmp_path / "seq").iterdir()) == ["step_000.ply", "step_001.ply", "step_002.ply"]
 
     assert window.export_turntable(str(tmp_path / "spin.gif"), frames=6)
-    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=60_000)
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=180_000)
     frames = iio.imread(tmp_path / "spin.gif", index=None)
     assert frames.shape[0] == 6 and not np.array_equal(frames[0], frames[3])  # it turns
 
     assert window.export_turntable(str(tmp_path / "cancelled.gif"), frames=200)
     window.exporter.cancel()
-    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.exporter.busy, timeout=60_000)
     assert not (tmp_path / "cancelled.gif").exists()
     assert not window.export_turntable(str(tmp_path / "spin.png"))  # a clear message, not a crash
     assert "gif or .mp4" in window.last_error
@@ -306,7 +308,7 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
                           camera=sensor_camera(320, 240))
     save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
     assert window.open_scan(str(tmp_path / "room.png"))
-    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     assert window.viewer.scan_frame and window.optimize.objects.count() >= 2
     colors = window.viewer.points.point_data["rgb"]
     assert len(np.unique(colors, axis=0)) >= 3  # grey background and a colour per object
@@ -325,14 +327,14 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     assert sorted(window.optimize.chosen_labels()) == sorted(chairs)  # the floor is not an object: no change
     assert len(np.unique(window.viewer.points.point_data["rgb"], axis=0)) >= 3
     window.start_fit()
-    qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
+    qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=180_000)
     window.fitter.cancel()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)  # not running: the outcome has arrived
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)  # not running: the outcome has arrived
     assert "cancelled" in window.optimize.result_label.text()
     assert window.viewer.face_count() == 0  # nothing was shown before: nothing is
     window.optimize.choose(chairs[1:])  # one chair fitted to the end (fitting several is fit_segments' loop)
     window.start_fit()
-    qtbot.waitUntil(lambda: not window.fitter.running, timeout=180_000)
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
     assert window.optimize.result_label.text().count("nearest training shape") == 1
     assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
     assert window.export(str(tmp_path / "chairs.ply"))
@@ -353,7 +355,7 @@ def test_sensor_scan_opened_at_start_keeps_its_frame(window, qtbot, tmp_path):
     save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
     assert window.viewer.mesh is None  # the first mesh has not been shown yet
     assert window.open_scan(str(tmp_path / "room.png"))
-    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     qtbot.wait(4000)  # the model's mesh (~0.2 s) has come back meanwhile
     assert window.viewer.scan_frame and window.viewer.face_count() == 0
 
@@ -372,12 +374,12 @@ def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_pat
         save_scan(Scan(render.depth * factor, render.camera, None), tmp_path / f"room{factor}.png")
         window.optimize.scene = None
         assert window.open_scan(str(tmp_path / f"room{factor}.png"))
-        qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+        qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
         assert ("are the depth's units right?" in window.optimize.scan_label.text()) == doubted
         assert "rolled (portrait)" not in window.optimize.scan_label.text()
     save_scan(portrait(Scan(render.depth, render.camera, None)), tmp_path / "portrait.png")
     window.optimize.scene = None
     assert window.open_scan(str(tmp_path / "portrait.png"))  # the same room, the camera held in portrait
-    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     assert "rolled (portrait" in window.optimize.scan_label.text()
     assert "(no floor found)" not in window.optimize.scan_label.text()
