@@ -264,8 +264,7 @@ def recipe_heldout(work: str | Path, count: int) -> tuple[Path, Path]:
     """Re-make the default model's first ``count`` held-out chairs exactly as its recipe did (same meshes,
     same samples); returns (data folder, split file). Resumable: what ``work`` holds is kept."""
     from core.model.bundle import RESOURCES
-    from core.data.samples import read_split
-    from core.data.samples import prepare
+    from core.data.samples import prepare, read_split
     from core.data.shapes import synth
 
     work, r = Path(work), RECIPE_DATA
@@ -366,8 +365,7 @@ def bench_train_quality(work: str | Path, seeds=(0, 1, 2), epochs: int = 1000, i
 
     from core.model.bundle import load_bundle
 
-    from core.data.samples import read_split
-    from core.data.samples import prepare
+    from core.data.samples import prepare, read_split
     from core.data.shapes import synth
     from core.model.train import DEFAULTS, read_log, train
 

@@ -234,14 +234,12 @@ STANDS = 0.1  # m: an object's top must reach this far above the floor found (``
 
 
 def floor_height(seg: Segmentation, s: Segment) -> float | None:
-    """How far a segment reaches above the floor found (the 99.8th percentile of its points' heights, as
-    ``pose.observed_height``); None without a floor. A real frame's "floor" can be a wall or a table that
+    """How far a segment reaches above the floor found (``pose.observed_height``); None without a floor. A real frame's "floor" can be a wall or a table that
     the segment lies behind or below: its height is then negative, and a fit scaled to it is NaN (the
     OverflowError of real Kinect frames in ``scan.observed_samples``)."""
     if seg.floor is None:
         return None
-    points = seg.points[seg.labels == s.label]
-    return float(np.percentile(points @ seg.floor.normal + seg.floor.offset, 99.8))
+    return observed_height(seg.points[seg.labels == s.label], seg.floor.normal, seg.floor.offset)
 
 
 def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "prominent",
