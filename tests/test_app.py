@@ -17,10 +17,17 @@ def wait_for_mesh(qtbot, window, res, timeout=180_000):
                     and window.viewer.face_count() > 0, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def thumbnail_cache(tmp_path_factory):
+    """One cache for the session's windows, as a user's machine keeps one: each new window would otherwise
+    draw every shape's thumbnail again, beside the work its test measures."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+def window(qtbot, tmp_path, monkeypatch, thumbnail_cache):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # QSettings in a scratch place
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # thumbnails too
+    monkeypatch.setenv("XDG_CACHE_HOME", str(thumbnail_cache))
     w = MainWindow()
     w.quiet_errors = True
     qtbot.addWidget(w)
@@ -253,7 +260,13 @@ def test_latent_map_picks_and_marks(window, qtbot):
     assert len(window.explore.map.extra.points()) == 1  # the sampled code shows on the map
 
 
-def test_thumbnails_render_in_background_and_are_cached(window, qtbot, tmp_path):
+def test_thumbnails_render_in_background_and_are_cached(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # empty: every thumbnail is drawn here
+    window = MainWindow()
+    window.quiet_errors = True
+    qtbot.addWidget(window)
+    window.show()
     qtbot.waitUntil(lambda: len(window.explore.icons) >= 3, timeout=400_000)
     item = window.explore.list.findItems(next(iter(window.explore.icons)), Qt.MatchExactly)[0]
     assert not item.icon().isNull()

@@ -78,28 +78,28 @@ class Segmentation:
 
 
 def fit_plane(points: np.ndarray, threshold: float, rng: np.random.Generator, iterations: int = 300,
-              accept=lambda normal: True) -> tuple[np.ndarray, float, np.ndarray]:
+              accept=lambda normals: np.ones(len(normals), bool)) -> tuple[np.ndarray, float, np.ndarray]:
     """RANSAC plane (normal, offset, inlier mask), refined by least squares on its inliers; only
-    candidate normals that ``accept`` approves are considered (the floor faces up, walls are upright)."""
-    best = None
+    candidate normals that ``accept`` approves ((k, 3) normals -> (k,) bools: the floor faces up, walls
+    are upright) are considered. Every hypothesis is drawn and scored at once (a matrix product per
+    chunk): a frame with no floor tries them all for every plane it proposes."""
     n = len(points)
-    for _ in range(iterations):
-        a, b, c = points[rng.choice(n, 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-9:
-            continue
-        normal /= norm
-        if normal @ a > 0:  # towards the camera, which sits at the origin
-            normal = -normal
-        if not accept(normal):
-            continue
-        count = np.count_nonzero(np.abs(points @ normal - normal @ a) < threshold)
-        if best is None or count > best[0]:
-            best = (count, normal, -normal @ a)
-    if best is None:
+    a, b, c = points[rng.integers(0, n, (3, iterations))]
+    normals = np.cross(b - a, c - a)
+    norms = np.linalg.norm(normals, axis=1)
+    good = norms > 1e-9
+    normals = normals[good] / norms[good, None]
+    a = a[good]
+    normals[np.einsum("ij,ij->i", normals, a) > 0] *= -1  # towards the camera, which sits at the origin
+    keep = np.asarray(accept(normals), bool)
+    normals, offsets = normals[keep], -np.einsum("ij,ij->i", normals[keep], a[keep])
+    if not len(normals):
         raise DataError("no plane of the wanted orientation among the points")
-    _, normal, offset = best
+    p32, n32, o32 = points.astype(np.float32), normals.astype(np.float32), offsets.astype(np.float32)
+    counts = np.concatenate([np.count_nonzero(np.abs(p32 @ n32[i:i + 128].T + o32[i:i + 128]) < threshold, axis=0)
+                             for i in range(0, len(n32), 128)])
+    best = int(np.argmax(counts))
+    normal, offset = normals[best], offsets[best]
     inliers = np.abs(points @ normal + offset) < threshold
     centre = points[inliers].mean(0)
     normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]  # least-squares refinement
@@ -205,7 +205,7 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
             break
         sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
         if floor is None:  # the floor first: its normal within 45 degrees of -down
-            accept = lambda n: n @ -down > FLOOR_CONE
+            accept = lambda n: n @ -down > FLOOR_CONE  # one normal or (k, 3)
         else:  # then walls, upright
             accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
         try:
@@ -213,7 +213,7 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
             normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=1500 if floor is None else 300, accept=accept)
         except DataError:
             break
-        if not accept(normal):  # the least-squares refinement tilted it out of the wanted orientation
+        if not accept(normal[None])[0]:  # the least-squares refinement tilted it out of the wanted orientation
             continue
         near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
         on = _largest_patch(valid, near, pts, focal)  # one connected sheet, not everything near an infinite plane
