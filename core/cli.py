@@ -26,14 +26,20 @@ def cmd_prepare(a) -> None:
     r = prepare(a.mesh_dir, a.out_dir, split_test=a.split_test, samples=a.samples, dataset=a.dataset,
                 category=a.category, seed=a.seed, workers=a.workers, split=a.split, test=a.test, sign=a.sign)
     rows = [x for x in r["report"] if x["status"] == "prepared"]
-    by_sign = {m: sum(x.get("sign") == m for x in rows) for m in ("exact", "winding")}
+    from collections import Counter
+
+    by_sign = Counter(x.get("sign") for x in rows)
     print(f"train {len(r['train'])}, test {len(r['test'])}, skipped {len(r['skipped'])}; newly prepared "
-          f"{len(rows)} ({by_sign['exact']} exact sign, {by_sign['winding']} winding number); "
+          f"{len(rows)} (" + ", ".join(f"{n} {m}" for m, n in sorted(by_sign.items())) + f"); "
           f"per-mesh report: {Path(a.out_dir) / REPORT}")
     unsure = [x for x in rows if float(x.get("ambiguous", 0)) > 0.05]
     if unsure:
         print(f"  sign less certain (over 5 % of samples with a winding number near 0.5) for {len(unsure)}: "
               + ", ".join(x["instance"] for x in unsure[:10]) + (" ..." if len(unsure) > 10 else ""))
+    split = [x for x in rows if x.get("agreement") not in ("", None) and float(x["agreement"]) < 0.99]
+    if split:
+        print(f"  winding number and visibility disagree on over 1 % of samples for {len(split)} (visibility "
+              f"decides): " + ", ".join(f"{x['instance']} {float(x['agreement']):.1%}" for x in split[:10]))
     for name, why in r["skipped"].items():
         print(f"  skipped {name}: {why}")
 
@@ -320,7 +326,7 @@ def cmd_bench(a) -> None:
     elif a.what == "prepare":
         from .evaluation.bench import bench_prepare
 
-        bench_prepare(samples=a.samples or 500_000)
+        bench_prepare(samples=a.samples or 500_000, meshes=a.meshes)
     elif a.what == "train-quality":
         from .evaluation.bench import bench_train_quality
 
@@ -388,8 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=None)
     s.add_argument("--split", help="official split JSON: prepare exactly its instances (dataset, class names from it)")
     s.add_argument("--test", action="store_true", help="with --split: test shapes (half the samples, wider noise)")
-    s.add_argument("--sign", default="auto", choices=["auto", "exact", "winding"],
-                   help="inside/outside: exact (watertight only), winding (any soup), auto (exact when watertight)")
+    s.add_argument("--sign", default="auto", choices=["auto", "exact", "winding", "visibility"],
+                   help="inside/outside: exact (watertight only), winding (repaired winding number), visibility (outside "
+                        "when one of 100 rays escapes, as the reference preprocessor), auto (exact when watertight, "
+                        "else both, chosen per mesh)")
     s.set_defaults(func=cmd_prepare)
 
     s = sub.add_parser("train", help="train an auto-decoder from an experiment folder's specs.json")
@@ -516,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shapes", type=int, default=16, help="train-quality: synthetic chairs (a quarter held out)")
     s.add_argument("--samples", type=int, help="train-quality: SDF samples per shape (100,000); prepare: per mesh (500,000)")
     s.add_argument("--threads", type=int, default=1, help="train-quality: torch threads")
+    s.add_argument("--meshes", help="prepare: a folder of real meshes (part soups) to time and check the sign on")
     s.set_defaults(func=cmd_bench)
     return p
 

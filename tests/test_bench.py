@@ -68,8 +68,10 @@ def test_bench_app_reports_the_interactive_budget(capsys, tiny_experiment, tiny_
 
 def test_bench_prepare_compares_robust_and_exact_signs(capsys):
     out = _run(capsys, "prepare", "--samples", 20_000)
-    assert re.search(r"exact:\s+[\d.]+ s per mesh", out) and re.search(r"winding:\s+[\d.]+ s per mesh", out)
+    assert re.search(r"exact:\s+[\d.]+ s per mesh", out) and re.search(r"robust:\s+[\d.]+ s per mesh", out)
     assert float(re.search(r"robust / exact: ([\d.]+)x", out).group(1)) > 0
+    soup = re.search(r"synthetic chair of sheets\s+[\d,]+ (\S+)\s+[\d.]+%\s+([\d.]+)%", out)
+    assert soup.group(1) == "visibility" and float(soup.group(2)) >= 99.5, out
 
 
 def test_bench_scenes_times_pose_free_against_posed(capsys, tiny_experiment, tiny_data):

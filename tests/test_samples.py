@@ -88,10 +88,12 @@ def test_prepare_layout_and_skips(tmp_path):
                     category="things", sign="exact")
     assert "not watertight" in exact["skipped"]["open"] and "open.ply" in exact["skipped"]["open"]
     r = prepare(meshes, tmp_path / "data", split_test=0.0, samples=4000, workers=1, progress=False, category="things")
-    assert sorted(r["train"]) == ["abc123", "ball", "open", "tall"]  # auto: the open box by winding number
+    assert sorted(r["train"]) == ["abc123", "ball", "open", "tall"]  # auto: the open box's inside is the winding number's
     assert set(r["skipped"]) == {"broken"} and "broken.off" in r["skipped"]["broken"]
     signs = {row["instance"]: row.get("sign") for row in r["report"]}
-    assert signs["open"] == "winding" and signs["tall"] == "exact"
+    # light through the missing side: a closed surface with a hole, the winding number fills it in
+    assert signs["open"] == "winding+visibility" and signs["tall"] == "exact"
+    assert 0.5 < next(row["agreement"] for row in r["report"] if row["instance"] == "open") < 1
     split = json.loads((tmp_path / "data" / "splits" / "things_train.json").read_text())
     assert sorted(split["synthetic"]["things"]) == ["abc123", "ball", "open", "tall"]
     report = (tmp_path / "data" / "prepare_report.csv").read_text()

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from core.data.shapes import sheet_soup
 from core.data.samples import prepare, read_sdf_npz, sample_near_surface, signed_distance
-from core.data.sign import describe_mesh, winding_signed_distance
+from core.data.sign import describe_mesh, soup_signed_distance, visible_outside, winding_signed_distance
 from tests.damage import chair_and_parts, flipped_parts_and_duplicate, internal_plane_and_holes, with_holes
 
 DAMAGE = {
@@ -16,20 +17,96 @@ DAMAGE = {
 }
 
 
+@pytest.mark.parametrize("method", ["winding", "auto"])
 @pytest.mark.parametrize("seed", [0, 7])
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
-def test_damaged_chairs_keep_the_sign_and_distance_of_the_undamaged_one(damage, seed):
+def test_damaged_chairs_keep_the_sign_and_distance_of_the_undamaged_one(damage, seed, method):
     whole, parts = chair_and_parts(seed)
     soup = DAMAGE[damage](whole, parts)
     report = describe_mesh(soup)
     assert report.boundary_edges > 0 or report.parts > len(parts)  # really damaged
     points = sample_near_surface(whole, 20_000, np.random.default_rng(seed))
     truth, _ = signed_distance(whole, points)
-    sdf, _, report = winding_signed_distance(soup, points)
+    sdf, _, report = soup_signed_distance(soup, points, method)
     far = np.abs(truth) > 0.01
     agree = np.mean(np.sign(sdf[far]) == np.sign(truth[far]))
     assert agree >= 0.995, f"{damage}: sign agrees for {agree:.2%} ({report})"
     assert np.median(np.abs(sdf - truth)) <= 0.002
+
+
+def _agreement(sdf, truth, far=0.02):
+    far = np.abs(truth) > far
+    return float(np.mean((sdf < 0)[far] == (truth < 0)[far]))
+
+
+def test_a_chair_of_single_sided_sheets_is_signed_by_visibility():
+    """Real meshes make closed surfaces of many open sheets; sheets do not vote in the winding number, so it
+    sees no inside at all, where visibility (auto's choice here) sees the chair's."""
+    whole, _ = chair_and_parts(3)
+    soup = sheet_soup(whole.subdivide(), 3)
+    points = sample_near_surface(whole, 20_000, np.random.default_rng(3))
+    truth, _ = signed_distance(whole, points)
+    winding, _, report = soup_signed_distance(soup, points, "winding")
+    assert report.sheets > 100 and np.mean(winding < 0) < 0.01
+    sdf, _, report = soup_signed_distance(soup, points, "auto")
+    assert report.sign == "visibility" and report.agreement < 0.9
+    assert _agreement(sdf, truth) >= 0.995
+    assert np.median(np.abs(np.abs(sdf) - np.abs(truth))) < 1e-6  # the distance is the surface's, as before
+
+
+def test_open_frames_are_outside_as_visibility_says_and_holes_are_filled():
+    """The two ways rays get out of what the winding number calls inside: the wide open sides of a frame
+    (short open boxes, as a real folding chair is made of: outside, as the reference preprocessor says) or
+    a hole in a closed surface (few rays get out: filled in)."""
+    rng = np.random.default_rng(0)
+    seat = trimesh.creation.box(extents=(1.0, 0.1, 1.0))
+    frames = []
+    for x in (-0.3, 0.3):
+        frame = trimesh.creation.box(extents=(0.3, 0.3, 0.3)).subdivide()
+        # no top, no bottom: from inside, winding number ~4/6 (four sides of six), a third of rays get out
+        frame.update_faces(np.abs(frame.face_normals[:, 1]) < 0.5)
+        frame.apply_translation([x, -0.3, 0])
+        frames.append(frame)
+    mesh = trimesh.util.concatenate([seat, *frames])
+    in_frame = rng.uniform([0.25, -0.35, -0.05], [0.35, -0.25, 0.05], (200, 3))
+    in_seat = rng.uniform([-0.45, -0.04, -0.45], [0.45, 0.04, 0.45], (200, 3))
+    points = np.vstack([in_frame, in_seat, sample_near_surface(mesh, 5000, rng)])
+    sdf, _, report = soup_signed_distance(mesh, points, "auto")
+    assert report.sign == "visibility" and (soup_signed_distance(mesh, in_frame, "winding")[0] < 0).all()
+    assert (sdf[:200] > 0).all() and (sdf[200:400] < 0).all()
+    holed = seat.subdivide().subdivide()
+    holed.update_faces(np.arange(len(holed.faces)) != 7)
+    assert (soup_signed_distance(holed, in_seat, "visibility")[0] > 0).any()  # light through the hole
+    sdf, _, report = soup_signed_distance(holed, in_seat, "auto")
+    assert report.sign == "winding+visibility" and (sdf < 0).all()
+
+
+def test_a_chair_turned_inside_out_over_a_copy_of_itself_is_prepared(tmp_path):
+    """A coincident copy with its faces flipped: every edge is used four times, so the parts look like
+    flat sheets to the winding number; visibility sees the one solid."""
+    whole, _ = chair_and_parts(5)
+    doubled = trimesh.Trimesh(np.vstack([whole.vertices, whole.vertices]),
+                              np.vstack([whole.faces[:, ::-1], whole.faces + len(whole.vertices)]), process=False)
+    (tmp_path / "meshes").mkdir()
+    doubled.export(tmp_path / "meshes" / "inside_out.ply")
+    r = prepare(tmp_path / "meshes", tmp_path / "data", split_test=0.0, samples=20_000, workers=1, progress=False,
+                category="chairs")
+    assert r["train"] == ["inside_out"], r["skipped"]
+    pos, neg = read_sdf_npz(tmp_path / "data" / "SdfSamples" / "synthetic" / "chairs" / "inside_out.npz")
+    rows = np.vstack([pos, neg])
+    truth, _ = signed_distance(whole, rows[:, :3].astype(np.float64))
+    assert _agreement(rows[:, 3], truth) >= 0.995
+
+
+def test_visibility_is_the_same_check_from_other_directions():
+    """The independent reference the benches use: other ray directions and seed, the same answer away from
+    the surface of a closed mesh."""
+    whole, _ = chair_and_parts(2)
+    points = sample_near_surface(whole, 5000, np.random.default_rng(2))
+    truth, _ = signed_distance(whole, points)
+    far = np.abs(truth) > 0.02
+    for seed in (0, 99):
+        assert np.array_equal(visible_outside(whole, points, seed=seed)[far], truth[far] > 0)
 
 
 def test_flipped_parts_would_fool_a_plain_winding_number():

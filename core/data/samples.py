@@ -25,7 +25,7 @@ import trimesh
 from tqdm import tqdm
 
 from core.fileio import DataError, atomic_write
-from .sign import SoupReport, describe_mesh, winding_signed_distance
+from .sign import SoupReport, describe_mesh, soup_signed_distance
 
 MESH_SUFFIXES = (".obj", ".ply", ".stl", ".off", ".glb", ".gltf")
 SURFACE_POINTS = 30_000
@@ -152,7 +152,7 @@ def find_meshes(mesh_dir: str | Path) -> dict[str, tuple[str | None, Path]]:
     return found
 
 
-SIGNS = ("auto", "exact", "winding")
+SIGNS = ("auto", "exact", "winding", "visibility")
 
 
 @dataclass(frozen=True)
@@ -178,11 +178,11 @@ def _sign(job: PrepareJob, normed: trimesh.Trimesh, points: np.ndarray) -> tuple
     method = job.sign
     if method == "auto":  # the exact path for one clean solid, the robust one for everything else
         clean = report.watertight and report.consistent_winding and report.parts == 1
-        method = "exact" if clean else "winding"  # (closed parts may be flipped or intersect each other)
+        method = "exact" if clean else "auto"  # (closed parts may be flipped or intersect each other)
     if method == "exact":
         if not report.watertight:
             raise DataError(f"{job.mesh_path}: mesh is not watertight, the sign of the distance is undefined "
-                            f"(--sign winding or auto handles open meshes)")
+                            f"(--sign auto, winding or visibility handles open meshes)")
         sdf, w = signed_distance(normed, points)
         report.ambiguous = float(np.mean(np.abs(np.abs(w) - 0.5) < 0.4))
         report.inside, report.sign = float(np.mean(sdf < 0)), "exact"
@@ -190,10 +190,12 @@ def _sign(job: PrepareJob, normed: trimesh.Trimesh, points: np.ndarray) -> tuple
             return sdf, np.ones(len(normed.faces), bool), report
         if job.sign == "exact":
             raise DataError(f"{job.mesh_path}: inside/outside is ambiguous for {report.ambiguous:.1%} of samples "
-                            f"(self-intersecting mesh? --sign winding handles it)")
-    sdf, outer, report = winding_signed_distance(normed, points, report)
+                            f"(self-intersecting mesh? --sign auto handles it)")
+        method = "auto"
+    sdf, outer, report = soup_signed_distance(normed, points, method, job.seed, report)
     if report.inside < 1e-3:
-        raise DataError(f"{job.mesh_path}: encloses no volume (an open sheet?): no sample is inside")
+        raise DataError(f"{job.mesh_path}: encloses no volume by {report.sign} (open sheets, panels or tubes?): "
+                        f"no sample is inside")
     return sdf, outer, report
 
 

@@ -238,6 +238,17 @@ def make_shape(category: str, seed: int) -> trimesh.Trimesh:
     return normalize(mesh)[0]
 
 
+def sheet_soup(mesh: trimesh.Trimesh, seed: int) -> trimesh.Trimesh:
+    """A closed mesh taken apart as real part soups are: every face its own single-sided sheet (no shared
+    vertices), half of them flipped, in random order. Its inside is the closed mesh's; the winding
+    number, where sheets do not vote, sees none of it."""
+    rng = np.random.default_rng(seed)
+    tri = mesh.vertices[mesh.faces][rng.permutation(len(mesh.faces))]
+    flip = rng.random(len(tri)) < 0.5
+    tri[flip] = tri[flip][:, ::-1]
+    return trimesh.Trimesh(tri.reshape(-1, 3), np.arange(3 * len(tri)).reshape(-1, 3), process=False)
+
+
 def hash_category(category: str) -> int:
     return sum(ord(c) * 31 ** i for i, c in enumerate(category)) % (2**31)
 
