@@ -181,8 +181,8 @@ class MainWindow(QMainWindow):
             return False
         self.optimize.set_scan(scan, Path(path))
         self.optimize_dock.raise_()
-        self.viewer.set_scan_frame(scan.camera_to_model is None,
-                                   float(np.degrees(2 * np.arctan(scan.camera.height / 2 / scan.camera.fy))))
+        cam = scan.camera
+        self.viewer.set_scan_frame(scan.camera_to_model is None, (cam.width / 2 / cam.fx, cam.height / 2 / cam.fy))
         if scan.camera_to_model is None:  # a sensor's scan: find the floor, walls and objects first
             self._request += 1  # a model's mesh still on its way (the app just opened) would leave the scan's frame
             self.segmenter.cancel()

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QSpinBox, QVBoxLayout, QWidget)
 
 from core.scans.completion import HIDDEN, noisy, pick_segments
-from core.scans.scan import Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
+from core.scans.scan import SENSORS, Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.scans.segment import Segmentation
 
 SEGMENT_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
@@ -41,6 +41,7 @@ class CameraDialog(QDialog):
     as a raw depth image from a sensor has no pose in the model's frame)."""
 
     SENSOR, LOOK_AT = "none: a sensor's scan (find the objects, their poses and shapes)", "look-at, in the model's frame"
+    GUESS = "other (a 50° view guessed)"
 
     def __init__(self, path: Path, width: int, height: int, parent=None):
         super().__init__(parent)
@@ -50,6 +51,9 @@ class CameraDialog(QDialog):
         self.fx, self.fy, self.cx, self.cy = (self._spin(v, 1e5) for v in (guess.fx, guess.fy, guess.cx, guess.cy))
         self.depth_scale = self._spin(0.0, 1e6)  # 0: as ``load_depth`` reads it (16-bit: mm; float: as stored)
         self.depth_scale.setSpecialValueText("auto: 1000 (mm) for 16-bit, 1 for float")
+        self.sensor = QComboBox()  # a preset fills in the numbers below, which stay editable
+        self.sensor.addItems([self.GUESS, *SENSORS])
+        self.sensor.currentTextChanged.connect(self._sensor_changed)
         self.pose_kind = QComboBox()
         self.pose_kind.addItems([self.SENSOR, self.LOOK_AT])
         self.az, self.el = self._spin(30.0, 360, -360), self._spin(20.0, 90, -90)
@@ -57,7 +61,7 @@ class CameraDialog(QDialog):
         form = QFormLayout(self)
         form.addRow(QLabel(f"{path.name} has no sidecar JSON ({sidecar_path(path).name}).\n"
                            "Give the depth camera's intrinsics (pixels) and the depth's units."))
-        for label, w in (("fx", self.fx), ("fy", self.fy), ("cx", self.cx), ("cy", self.cy),
+        for label, w in (("sensor", self.sensor), ("fx", self.fx), ("fy", self.fy), ("cx", self.cx), ("cy", self.cy),
                          ("depth scale (stored value per metre:\n1000 = mm, TUM RGB-D 5000)", self.depth_scale),
                          ("pose", self.pose_kind), ("azimuth °", self.az), ("elevation °", self.el),
                          ("distance", self.dist)):
@@ -74,6 +78,17 @@ class CameraDialog(QDialog):
         s = QDoubleSpinBox(decimals=3, minimum=minimum, maximum=maximum)
         s.setValue(value)
         return s
+
+    def _sensor_changed(self, name: str) -> None:
+        """Fill in a preset's intrinsics, scaled to this image's size, and its depth units."""
+        if name in SENSORS:
+            camera = SENSORS[name].camera(self.width_px, self.height_px)
+            scale = SENSORS[name].depth_scale
+        else:
+            camera, scale = Camera.from_fov(self.width_px, self.height_px, 50.0), 0.0
+        for spin, value in zip((self.fx, self.fy, self.cx, self.cy, self.depth_scale),
+                               (camera.fx, camera.fy, camera.cx, camera.cy, scale)):
+            spin.setValue(value)
 
     def _pose_kind_changed(self, kind: str) -> None:
         for w in (self.az, self.el, self.dist):

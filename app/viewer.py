@@ -47,7 +47,7 @@ class Viewer(QWidget):
         self.show_points = True  # View ▸ Scan points
         self._has_scan = False
         self.scan_frame = False  # a sensor's scene is shown in its camera's frame (set_scan_frame)
-        self.scan_fov = 45.0
+        self.scan_half_tan = (np.tan(np.radians(22.5)), np.tan(np.radians(22.5)))  # the depth camera's, across and up
         self._shown = np.zeros(0, int)  # index in the given points of each point drawn
         self._press: tuple[int, int] | None = None
         self.plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
@@ -172,19 +172,27 @@ class Viewer(QWidget):
             self.actor.prop.style = "wireframe" if on else "surface"
             self.update_view()
 
-    def set_scan_frame(self, on: bool, fov_deg: float = 45.0) -> None:
-        """Show the scene as the depth camera saw it (camera frame: y down, z forward; ``fov_deg`` its
-        vertical field of view), or the model's frame."""
-        self.scan_fov = fov_deg
+    def set_scan_frame(self, on: bool, half_tan: tuple[float, float] = (0.414, 0.414)) -> None:
+        """Show the scene as the depth camera saw it (camera frame: y down, z forward; ``half_tan`` the
+        tangents of its half fields of view across and up: width / 2 fx, height / 2 fy), or the model's frame."""
+        self.scan_half_tan = half_tan
         if on != self.scan_frame:
             self.scan_frame = on
             self.reset_camera()
+
+    def scan_view_angle(self) -> float:
+        """The view's vertical angle (degrees) that shows the whole scan in a pane of this shape: the scan's
+        own vertical field of view, or more when the pane is narrower than the scan (a landscape scan in a
+        portrait pane would lose its sides)."""
+        across, up = self.scan_half_tan
+        aspect = max(self.plotter.interactor.width(), 1) / max(self.plotter.interactor.height(), 1)
+        return float(np.degrees(2 * np.arctan(max(up, across / aspect))))
 
     def reset_camera(self) -> None:
         renderer = self.plotter.renderer
         if self.scan_frame:  # from the depth camera itself: at the origin, looking along +z, y down
             renderer.camera_position = [(0, 0, 0), (0, 0, 1), (0, -1, 0)]
-            renderer.camera.view_angle = self.scan_fov
+            renderer.camera.view_angle = self.scan_view_angle()
             renderer.ResetCameraClippingRange()
         else:
             renderer.camera.view_angle = 30.0  # VTK's default

@@ -137,7 +137,7 @@ def cmd_reconstruct(a) -> None:
     if not split:
         raise ValueError("no split given and the model records no test split: pass --split")
     data = a.data or bundle.info.get("data_source")
-    if not data and set(a.experiments) != {"real-shapes"}:  # real-shapes prepares its own
+    if not data and not set(a.experiments) <= {"real-shapes", "real"}:  # real data brings its own
         raise ValueError("no data folder given and the model records none: pass --data")
     out = a.output or (Path(a.model).parent if Path(a.model).is_file() else Path(a.model))
     records = reconstruct(bundle, data, split, out, a.method, a.res)
@@ -295,13 +295,14 @@ def cmd_evaluate(a) -> None:
 
     bundle = open_model(a.model)
     data = a.data or bundle.info.get("data_source")
-    if not data and set(a.experiments) != {"real-shapes"}:  # real-shapes prepares its own
+    if not data and not set(a.experiments) <= {"real-shapes", "real"}:  # real data brings its own
         raise ValueError("no data folder given and the model records none: pass --data")
     out = a.output or (Path(a.model).parent / "evaluation" if Path(a.model).is_file() else Path("evaluation"))
     up = dict(item.split("=", 1) for item in a.up or [] if "=" in item)
     if len(up) != len(a.up or []):
         raise ValueError(f"--up {' '.join(a.up)}: give NAME=AXIS pairs, e.g. chair_0001=z")
-    for path in evaluate(bundle, data or ".", out, a.experiments, a.res, a.method, a.count, a.scene_seed, a.meshes, up):
+    for path in evaluate(bundle, data or ".", out, a.experiments, a.res, a.method, a.count, a.scene_seed, a.meshes, up,
+                         a.frames, a.labels):
         print(path.read_text())
 
 
@@ -501,10 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--data", help="data folder (default: the model's training data source)")
     s.add_argument("--experiments", nargs="+", default=["known", "unknown", "completion", "noise", "interpolation"],
-                   choices=["known", "unknown", "completion", "noise", "interpolation", "scenes", "real-shapes"],
+                   choices=["known", "unknown", "completion", "noise", "interpolation", "scenes", "real-shapes", "real"],
                    help="scenes (not run by default, ~30 min): pose-free completion in rendered sensor scenes; "
-                        "real-shapes: raw meshes of --meshes, prepared and fitted here")
+                        "real-shapes: raw meshes of --meshes, prepared and fitted here; real: real sensor frames of --frames")
     s.add_argument("--meshes", help="real-shapes: folder of raw meshes (any soup; ShapeNet layouts too)")
+    s.add_argument("--frames", help="real: folder with a sub-folder per sensor, each with a sensor.json (intrinsics, depth files)")
+    s.add_argument("--labels", help="real: JSON of chair boxes per frame ({'frames': {'FOLDER/FILE': {'chairs': [{'box': [x0, y0, x1, y1]}]}}})")
     s.add_argument("--up", nargs="+", metavar="NAME=AXIS",
                    help="real-shapes: up axis per mesh (x, y, z, -x, -y, -z); default z for ModelNet .off, else y")
     s.add_argument("--count", type=int, help="shapes per experiment (default: all); interpolation: pairs (default 20)")

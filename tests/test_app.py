@@ -396,3 +396,50 @@ def test_sensor_scan_in_the_wrong_units_or_rolled_says_so(window, qtbot, tmp_pat
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     assert "rolled (portrait" in window.optimize.scan_label.text()
     assert "(no floor found)" not in window.optimize.scan_label.text()
+
+
+def test_camera_dialog_sensor_presets_fill_in_editable_numbers(qtbot, tmp_path):
+    """A Kinect frame at half size: the 7-Scenes preset gives 585 px scaled to 292.5 and mm; TUM's gives
+    5000 per metre; the numbers stay editable, and 'other' goes back to the guess."""
+    from app.optimize import CameraDialog
+    from core.scans.scan import SENSORS
+
+    dialog = CameraDialog(tmp_path / "frame.png", 320, 240)
+    qtbot.addWidget(dialog)
+    guessed = dialog.fx.value()
+    dialog.sensor.setCurrentText("7-Scenes (Kinect v1)")
+    assert dialog.camera().fx == pytest.approx(292.5) and dialog.camera().cx == pytest.approx(160.0)
+    assert dialog.depth_scale.value() == 1000
+    dialog.sensor.setCurrentText("Kinect v1 / TUM default (Open3D)")
+    assert dialog.fx.value() == pytest.approx(262.5) and dialog.depth_scale.value() == 5000
+    dialog.fx.setValue(270.0)  # editable after a preset
+    assert dialog.camera().fx == 270.0
+    dialog.sensor.setCurrentText(dialog.GUESS)
+    assert dialog.fx.value() == pytest.approx(guessed) and dialog.depth_scale.value() == 0
+    assert {"NYU Depth v2 raw depth", "TUM RGB-D fr3", "RealSense D435 (typical, 640x480 depth)"} <= set(SENSORS)
+
+
+def test_a_landscape_scan_is_framed_whole_in_a_portrait_view_and_r_returns_to_it(window, qtbot, tmp_path):
+    """The view pane narrower than the scan: the view angle widens so the scan's sides stay in view (a
+    640x480 frame lost its left and right thirds before); R brings the framing back after a zoom."""
+    from core.scans.scan import save_scan, Scan
+    from core.scans.scene import render_scene, sensor_camera
+    from core.data.shapes import make_shape
+
+    render = render_scene([make_shape("chairs", 3)], ["chairs_00003"], seed=2, camera=sensor_camera(320, 240))
+    save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
+    window.resize(560, 900)  # the docks leave the view a narrow, portrait pane
+    qtbot.wait(50)
+    window.optimize.scene = None
+    assert window.open_scan(str(tmp_path / "room.png"))
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=180_000)
+    view = window.viewer.plotter.interactor
+    assert view.width() < view.height()
+    camera = window.viewer.plotter.renderer.camera
+    half = np.tan(np.radians(camera.view_angle / 2))
+    across, up = render.camera.width / 2 / render.camera.fx, render.camera.height / 2 / render.camera.fy
+    assert half * view.width() / view.height() >= across * 0.999 and half >= up  # the whole width, and height
+    framed = camera.view_angle
+    camera.zoom(3.0)
+    window.viewer.reset_camera()  # what View ▸ Reset camera (R) runs
+    assert camera.view_angle == pytest.approx(framed) and camera.position == pytest.approx((0, 0, 0))

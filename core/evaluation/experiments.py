@@ -451,15 +451,23 @@ def real_shapes(ctx: Context, meshes: Path, up: dict[str, str] | None = None) ->
 
 
 EXPERIMENTS = {"known": known_shapes, "unknown": unknown_shapes, "completion": shape_completion,
-               "noise": noise_sweep, "interpolation": interpolation, "scenes": scenes, "real-shapes": real_shapes}
+               "noise": noise_sweep, "interpolation": interpolation, "scenes": scenes}
 
 
 def evaluate(bundle: Bundle, data_dir, out_dir, which=("known", "unknown", "completion", "noise", "interpolation"),
              res: int = 128, method: str = "lm", count: int | None = None, scene_seed: int = 0,
-             meshes: str | Path | None = None, up: dict[str, str] | None = None) -> list[Path]:
-    """Run the ``which`` experiments; real-shapes needs ``meshes`` (a folder of raw meshes, ``up`` axes by name)."""
+             meshes: str | Path | None = None, up: dict[str, str] | None = None, frames: str | Path | None = None,
+             labels: str | Path | None = None) -> list[Path]:
+    """Run the ``which`` experiments; real-shapes needs ``meshes`` (a folder of raw meshes, ``up`` axes by
+    name), real needs ``frames`` (a folder of sensor folders, ``labels`` its chair boxes; ``real_frames``)."""
+    from .real_frames import real
+
     ctx = Context(bundle, Path(data_dir), Path(out_dir), res, method, count, scene_seed)
-    unknown = [w for w in which if w not in EXPERIMENTS]
+    if "real" in which and frames is None:
+        raise ValueError("--experiments real needs --frames DIR (a folder per sensor, each with a sensor.json)")
+    runs = {**EXPERIMENTS, "real-shapes": lambda ctx: real_shapes(ctx, Path(meshes), up),
+            "real": lambda ctx: real(ctx.bundle, frames, ctx.out_dir, labels, ctx.res, ctx.count)}
+    unknown = [w for w in which if w not in runs]
     if unknown:
         raise ValueError(f"unknown experiments {unknown}; choose from {', '.join(EXPERIMENTS)}")
     if "real-shapes" in which and meshes is None:
@@ -467,4 +475,4 @@ def evaluate(bundle: Bundle, data_dir, out_dir, which=("known", "unknown", "comp
     bad = {k: v for k, v in (up or {}).items() if v not in UP_AXES}
     if bad:
         raise ValueError(f"--up {bad}: an axis is one of {', '.join(UP_AXES)}")
-    return [real_shapes(ctx, Path(meshes), up) if w == "real-shapes" else EXPERIMENTS[w](ctx) for w in which]
+    return [runs[w](ctx) for w in which]

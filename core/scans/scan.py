@@ -98,6 +98,38 @@ class Camera:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
 
 
+
+@dataclass(frozen=True)
+class Sensor:
+    """A depth sensor's usual intrinsics at its native ``size`` and its depth units (stored value per metre):
+    what a user picks instead of typing them. ``camera`` scales them to another image size."""
+
+    name: str
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    size: tuple[int, int]  # width, height
+    depth_scale: float
+
+    def camera(self, width: int, height: int) -> "Camera":
+        sx, sy = width / self.size[0], height / self.size[1]
+        return Camera(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
+
+
+# Published numbers (dataset papers and tools, vendors' typical values; a device's own calibration is better).
+SENSORS = {s.name: s for s in (
+    Sensor("Kinect v1 / TUM default (Open3D)", 525.0, 525.0, 319.5, 239.5, (640, 480), 5000.0),
+    Sensor("TUM RGB-D fr1", 517.3, 516.5, 318.6, 255.3, (640, 480), 5000.0),
+    Sensor("TUM RGB-D fr2", 520.9, 521.0, 325.1, 249.7, (640, 480), 5000.0),
+    Sensor("TUM RGB-D fr3", 535.4, 539.2, 320.1, 247.6, (640, 480), 5000.0),
+    Sensor("7-Scenes (Kinect v1)", 585.0, 585.0, 320.0, 240.0, (640, 480), 1000.0),
+    Sensor("NYU Depth v2 raw depth", 582.62, 582.69, 313.04, 238.44, (640, 480), 1000.0),
+    Sensor("NYU Depth v2 registered", 518.86, 519.47, 325.58, 253.74, (640, 480), 1000.0),
+    Sensor("RealSense D435 (typical, 640x480 depth)", 385.0, 385.0, 320.0, 240.0, (640, 480), 1000.0),
+    Sensor("Azure Kinect NFOV unbinned (typical)", 504.0, 504.0, 320.0, 288.0, (640, 576), 1000.0),
+)}
+
 def _four_numbers(text: str) -> list[float] | None:
     try:
         numbers = [float(x) for x in text.split(",")]

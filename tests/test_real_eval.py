@@ -1,0 +1,74 @@
+"""evaluate --experiments real: sensor folders laid out like ../shared/realdata/frames, made here with the
+synthetic renderer (no real data in the project)."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from core.cli import main
+from core.data.shapes import make_shape
+from core.evaluation.real_frames import find_frames, free_space_violation, iou
+from core.fileio import DataError
+from core.scans.scan import Camera, write_depth_png
+from core.scans.scene import render_scene, sensor_camera
+
+
+def _sensor_folder(root, name, frames, camera, per_metre=1000):
+    folder = root / name
+    folder.mkdir(parents=True)
+    for k, depth in enumerate(frames):
+        write_depth_png(depth, folder / f"frame-{k:06d}.depth.png")
+    (folder / "sensor.json").write_text(json.dumps({
+        "intrinsics": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
+                       "width": camera.width, "height": camera.height},
+        "depth": {"files": "frame-*.depth.png", "format": "png16", "per_metre": per_metre, "no_reading": [0, 65535]}}))
+    return folder
+
+
+def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experiment, tmp_path):
+    render = render_scene([make_shape("chairs", 7)], ["chairs_00007"], seed=3, camera=sensor_camera(320, 240))
+    v, u = np.nonzero(render.labels == 1)
+    box = [int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1]
+    walls = render.depth.copy()
+    walls[render.labels == 1] = np.nan  # the same room without its chair
+    frames = tmp_path / "frames"
+    _sensor_folder(frames, "room", [render.depth, walls], render.camera)
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"frames": {"room/frame-000000.depth.png": {"chairs": [{"box": box, "in_view_half": True}]},
+                                             "room/frame-000001.depth.png": {"chairs": []}}}))
+    assert [f.key for f in find_frames(frames)] == ["room/frame-000000.depth.png", "room/frame-000001.depth.png"]
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(tiny_experiment / "bundle.safetensors"), "--experiments", "real", "--frames", str(frames),
+                 "--labels", str(labels), "--res", "32", "-o", str(out)]) == 0
+    rows = {r["frame"]: r for r in csv.DictReader(open(out / "real.csv"))}
+    assert not any(r["crash"] for r in rows.values())
+    first, empty = rows["room/frame-000000.depth.png"], rows["room/frame-000001.depth.png"]
+    assert int(first["found"]) == 1 and float(first["seconds"]) > 0
+    # the room's other objects (the renderer's clutter) are fitted too, and count as false chairs
+    assert int(first["false_chairs"]) == int(first["objects"]) - 1
+    assert int(empty["found"]) == 0 and int(empty["false_chairs"]) == int(empty["objects"]) == int(first["objects"]) - 1
+    chair = next(csv.DictReader(open(out / "real_chairs.csv")))
+    assert float(chair["best_iou"]) > 0.4 and int(chair["observed_points"]) > 100
+    summary = json.loads((out / "real_summary.json").read_text())
+    assert summary["frames"] == 2 and summary["crashes"] == 0
+    assert "crashes (target 0)" in (out / "real.md").read_text()
+
+
+def test_frames_folder_errors_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="sensor.json"):
+        find_frames(tmp_path)
+    (tmp_path / "cam").mkdir()
+    (tmp_path / "cam" / "sensor.json").write_text('{"depth": {"files": "*.png"}}')
+    with pytest.raises(DataError, match="cam/sensor.json.*intrinsics"):
+        find_frames(tmp_path)
+
+
+def test_box_overlap_and_free_space_violation():
+    assert iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
+    assert iou(None, [0, 0, 1, 1]) == 0.0
+    cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
+    depth = np.full((100, 100), 2.0, np.float32)  # a wall 2 m away
+    behind = np.column_stack([np.zeros(10), np.zeros(10), np.full(10, 2.01)])
+    in_front = behind - [0, 0, 0.5]  # 50 cm in front of the wall the sensor saw: seen-through space
+    assert free_space_violation(behind, depth, cam) == 0.0 and free_space_violation(in_front, depth, cam) == 1.0
