@@ -279,6 +279,8 @@ def _complete_scene(a, bundle, scan) -> None:
     meta = {"scan": str(a.scan), "frame": "camera (OpenCV: x right, y down, z forward), in the depth's units after "
                                           "depth_scale (metres for a millimetre PNG)",
             "floor": None if seg.floor is None else {"normal": seg.floor.normal.tolist(), "offset": seg.floor.offset},
+            "supports": [{"normal": t.normal.tolist(), "offset": t.offset, "height_above_floor": float(seg.floor.distance(
+                -t.offset * t.normal)) if seg.floor is not None else None} for t in seg.supports],
             "objects": [{"mesh": p.name, **o.summary(segment_pixel(seg, o.segment))} for o, p in zip(found, paths)]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
     for obj, path in zip(found, paths):

@@ -259,7 +259,10 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
         standing = []
         for s in seg.segments:
             height = floor_height(seg, s)
-            if height is not None and height < STANDS:
+            if s.on_support is not None:
+                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} stands on a surface {s.on_support:.2f} m above "
+                     f"the floor (a table or shelf), not on the floor: skipped")
+            elif height is not None and height < STANDS:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
                      f"is {height:+.2f} m from it): skipped")
             else:
@@ -289,6 +292,9 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             raise DataError(f"{seg.source}: pixel ({u}, {v}) {what}, not on an object; objects: {near}")
         s = next(s for s in seg.segments if s.label == label)
         height = floor_height(seg, s)
+        if s.on_support is not None:
+            raise DataError(f"{seg.source}: object {s.label} at pixel ({u}, {v}) stands on a surface {s.on_support:.2f} m "
+                            f"above the floor (a table or shelf): its pose and scale are fitted standing on the floor")
         if height is not None and height < STANDS:
             raise DataError(f"{seg.source}: object {s.label} at pixel ({u}, {v}) does not stand on the floor found (its "
                             f"top is {height:+.2f} m from it): its pose and scale cannot be fitted there")

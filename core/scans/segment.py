@@ -34,6 +34,7 @@ class Segment:
     centroid: np.ndarray  # (3,) camera frame
     touches_border: bool  # cut by the image border: the object may be partly out of view
     hidden: float = 0.0  # share of its outline beside something nearer: partly hidden behind it
+    on_support: float | None = None  # the height (m) of the support surface it stands on, if not the floor
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Segmentation:
     planes: list[Plane] = field(default_factory=list)  # every plane removed, the floor included
     segments: list[Segment] = field(default_factory=list)  # largest first
     source: str = "depth"  # the scan's file, named in errors about its objects
+    supports: list[Plane] = field(default_factory=list)  # level tops above the floor (tables, shelves), removed too
 
     def up(self) -> np.ndarray:
         """Gravity's opposite in the camera frame: the floor's normal (or -y when no floor was found)."""
@@ -135,6 +137,11 @@ FLOOR_CONE = np.cos(np.radians(45))  # a floor's normal lies within 45 degrees o
 STANDS_WITHIN = 0.08  # m: a segment whose lowest points lie this close to a plane stands on it
 FLOATS = 0.2  # m: a segment whose lowest points lie this high above the floor has lost its legs or base
 PIECE_SHARE = 10  # pieces down to min_pixels / PIECE_SHARE may join an object floating above them (``_join_pieces``)
+# Support surfaces: level tops of tables, desks, counters and shelves. Higher than a seat (chairs' and sofas'
+# seats lie 0.35-0.5 m up) and larger (a seat is at most ~0.55 m across, an armrest far narrower).
+SUPPORT_HEIGHT = (0.5, 2.2)  # m above the floor
+SUPPORT_SPAN = (0.7, 0.35)  # m: its longer and shorter extent (5th-95th percentiles) at least
+SUPPORT_TILT = np.cos(np.radians(10))  # its normal within 10 degrees of the floor's
 
 
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
@@ -149,7 +156,7 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     under ``min_pixels`` are dropped as clutter. The depth must be in metres (the noise model and the
     plane sizes are): ``source`` names it in the error otherwise.
     """
-    pts, _, _ = back_project(depth, camera)
+    pts, normals, _ = back_project(depth, camera)
     valid = np.isfinite(pts).all(-1)
     if valid.sum() < 3 * min_pixels:
         raise DataError(f"{source}: only {int(valid.sum())} pixels have depth: nothing to segment")
@@ -171,21 +178,101 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
         if i > 0 and standing == 0:
             continue  # a plane beside or above the camera that nothing stands on is a wall, not the floor
         if best is None or standing > best[0]:  # ties: the first (upright)
-            best = standing, planes, floor, labels, segments
+            best = standing, planes, floor, keep
         if i == 0 and standing > 0:
             break  # an upright camera's floor with things standing on it, as in most scans: look no further
+    supports: list[Support] = []
     if best is None:  # no floor (and so no walls): every point may be an object
         planes, floor, labels = [], None, _components(pts, valid, min_pixels, camera.fx)
     else:
-        _, planes, floor, labels, segments = best
-        objects = _merge_stacked(segments, pts, floor)
-        labels = _by_size(_join_pieces(objects, np.where(objects > 0, 0, labels), pts, floor))
+        _, planes, floor, keep = best
+        supports, on_top = _supports(pts, normals, keep, floor, camera.fx, min_pixels)
+        labels = _components(pts, keep & ~on_top, min_pixels // PIECE_SHARE, camera.fx)
+        objects = _merge_stacked(_by_size(labels, min_pixels), pts, floor, supports)
+        labels = _by_size(_join_pieces(objects, np.where(objects > 0, 0, labels), pts, floor, supports))
     segments = []
     for k in range(1, labels.max() + 1):
         mask = labels == k
-        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), _touches_border(mask), hidden_share(pts, mask)))
+        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), _touches_border(mask), hidden_share(pts, mask),
+                                _standing_on(pts[mask], floor, supports)))
     labels = np.where(valid, labels, -1)
-    return Segmentation(labels, pts, floor, planes, segments, source)
+    return Segmentation(labels, pts, floor, planes, segments, source, [t.plane for t in supports])
+
+
+@dataclass
+class Support:
+    """A level top above the floor, its height and footprint (floor coordinates, ``_footprint``)."""
+
+    plane: Plane
+    height: float
+    footprint: np.ndarray
+
+
+def _supports(pts: np.ndarray, normals: np.ndarray, keep: np.ndarray, floor: Plane, focal: float, min_pixels: int
+              ) -> tuple[list[Support], np.ndarray]:
+    """Level surfaces above the floor among the kept pixels (``SUPPORT_HEIGHT``, ``SUPPORT_SPAN``,
+    ``SUPPORT_TILT``): a table's top found this way parts what stands on it from what stands under or
+    beside it, as the floor parts the objects standing on it. The floor's normal is known, so a level
+    surface is a peak of the heights of the points that face up (pixel normals within 45 degrees: a wall's
+    or a leg's slice at that height is no part of it); its largest connected patch is the surface. Returns
+    the supports and the mask of their pixels."""
+    height = np.where(keep, floor.distance(np.nan_to_num(pts)), np.nan)
+    facing_up = np.abs(np.nan_to_num(normals) @ floor.normal) > np.cos(np.radians(45))
+    candidate = keep & facing_up & (height > SUPPORT_HEIGHT[0]) & (height < SUPPORT_HEIGHT[1])
+    taken, tried = np.zeros_like(keep), np.zeros_like(keep)
+    supports: list[Support] = []
+    bins = np.arange(SUPPORT_HEIGHT[0], SUPPORT_HEIGHT[1] + 0.01, 0.01)
+    for _ in range(6):
+        left = candidate & ~taken & ~tried
+        if left.sum() < min_pixels:
+            break
+        counts = np.convolve(np.histogram(height[left], bins)[0], np.ones(3), "same")  # 3 cm wide peaks
+        peak = bins[int(np.argmax(counts))] + 0.005
+        band = left & (np.abs(height - peak) < 0.03)
+        level = float(np.median(height[band]))
+        near = left & (np.abs(height - level) < np.maximum(noise_threshold(np.nan_to_num(pts[..., 2])), 0.015))
+        patch = _components(pts, near, 1, focal) == 1
+        if patch.sum() < min_pixels:
+            break  # the highest peak left is too small for a table's top: nothing larger remains
+        tried |= near
+        members = pts[patch]
+        centre = members.mean(0)
+        normal = np.linalg.svd(members - centre, full_matrices=False)[2][2]
+        normal = normal if normal @ floor.normal > 0 else -normal
+        box = _footprint(members, floor)
+        spans = sorted(box[1] - box[0], reverse=True)
+        if abs(normal @ floor.normal) < SUPPORT_TILT or spans[0] < SUPPORT_SPAN[0] or spans[1] < SUPPORT_SPAN[1]:
+            continue
+        offset = -float(normal @ centre)
+        plane = Plane(normal, offset, int(patch.sum())) if offset > 0 else Plane(-normal, -offset, int(patch.sum()))
+        supports.append(Support(plane, level, box))
+        taken |= patch
+    return supports, taken
+
+
+def _apart(heights_a: np.ndarray, box_a: np.ndarray, heights_b: np.ndarray, box_b: np.ndarray,
+           supports: list["Support"]) -> bool:
+    """Do a support surface's top lie between two segments over where both stand (one above it, one
+    below)? Then they are what stands on a table and what stands under it, never one object."""
+    for t in supports:
+        over = _overlap(t.footprint, box_a) > 0 and _overlap(t.footprint, box_b) > 0
+        if over and ((heights_a[0] > t.height - STANDS_WITHIN and heights_b[1] < t.height + STANDS_WITHIN) or
+                     (heights_b[0] > t.height - STANDS_WITHIN and heights_a[1] < t.height + STANDS_WITHIN)):
+            return True
+    return False
+
+
+def _standing_on(points: np.ndarray, floor: Plane | None, supports: list["Support"]) -> float | None:
+    """The height of the support surface whose top the points stand on (their lowest, 2nd percentile,
+    within ``STANDS_WITHIN`` of it, over its footprint), or None: on the floor or nothing found."""
+    if floor is None or not supports:
+        return None
+    bottom = float(np.percentile(floor.distance(points), 2))
+    box = _footprint(points, floor)
+    for t in supports:
+        if abs(bottom - t.height) < STANDS_WITHIN and _overlap(t.footprint, box) >= 0.5:
+            return t.height
+    return None
 
 
 def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: int, min_pixels: int,
@@ -261,7 +348,7 @@ def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:
     return float(nearer.sum() / ring.sum())
 
 
-def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: float = 0.5,
+def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, supports: list[Support] = (), overlap: float = 0.5,
                    part_reach: float = 0.3, part_gap: float = 0.08, behind_gap: float = 0.2,
                    above_overlap: float = 0.25) -> np.ndarray:
     """Join segments that stand on the same spot of the floor: a swivel chair's thin column may vanish
@@ -281,7 +368,7 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
     0.43 joined). A part where the larger one hides the floor and within ``behind_gap`` of it joins it too:
     a chair seen from the front shows its far legs 19 cm behind its near legs, its seat hiding what joins
     them (scene 2005 of the third set; four chairs of the three sets gained such parts, none another
-    object's). Labels stay largest first."""
+    object's). Segments a support surface lies between (``_apart``) never join. Labels stay largest first."""
     from scipy.spatial import cKDTree
 
     count = labels.max()
@@ -319,6 +406,8 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, overlap: f
 
     for a in range(1, count + 1):
         for b in range(a + 1, count + 1):  # a < b: segment a is the larger (labels are by size)
+            if _apart(heights[a - 1], boxes[a - 1], heights[b - 1], boxes[b - 1], supports):
+                continue
             part = 3 * len(members[b - 1]) <= len(members[a - 1])
             a_above = heights[a - 1][0] > heights[b - 1][1]
             above = a_above or heights[b - 1][0] > heights[a - 1][1]
@@ -346,7 +435,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _join_pieces(labels: np.ndarray, pieces: np.ndarray, pts: np.ndarray, floor: Plane,
-                 overlap: float = 0.5) -> np.ndarray:
+                 supports: list[Support] = (), overlap: float = 0.5) -> np.ndarray:
     """Pieces too small to be objects (``pieces``: their labels, 0 elsewhere) that lie under an object
     floating above the floor (its lowest points, 2nd percentile, more than ``FLOATS`` up: its legs or base
     are missing) join it when their footprints overlap by ``overlap`` of the smaller. A far swivel chair's
@@ -359,7 +448,7 @@ def _join_pieces(labels: np.ndarray, pieces: np.ndarray, pts: np.ndarray, floor:
     for k in range(1, labels.max() + 1):
         members = pts[labels == k]
         bottom = float(np.percentile(floor.distance(members), 2))
-        if bottom > FLOATS:
+        if bottom > FLOATS and _standing_on(members, floor, supports) is None:  # on a table: nothing of it below
             floating.append((k, bottom, _footprint(members, floor)))
     if not floating:
         return out
