@@ -5,7 +5,6 @@ tables print it x 1e3. Ground truth is the data folder's SurfaceSamples mapped i
 """
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from core.fileio import DataError, atomic_write
 from core.fit.latent import FitData, fit, nearest_code
 from core.mesh.interpolate import interpolate
 from core.mesh.meshing import SurfaceMesh, mesh_code
+from .tables import write_table
 from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency, pieces,
                       sample_oriented, sample_surface)
 from core.mesh.render import save_grid
@@ -30,7 +30,6 @@ from core.data.samples import ground_truth_points, load_mesh, normalize, read_sd
 from core.scans.scan import Camera, Scan, back_project, look_at_pose, render_depth, sim3_scale, to_model_frame
 
 TAU = 0.02  # F-score and completion threshold, unit-sphere frame (1 % of the sphere's diameter)
-CHAMFER_COLUMNS = ("chamfer", "completion_chamfer", "posed_chamfer", "nearest_chamfer", "scan_error", "midpoint_to_a", "midpoint_to_b")  # x1e3
 
 
 @dataclass
@@ -116,35 +115,6 @@ class TrainingShapes:
         d = [chamfer(sub, p) for p in self.points]
         i = int(np.argmin(d))
         return self.names[i], float(d[i])
-
-
-def write_table(rows: list[dict], out: Path, title: str, note: str = "") -> Path:
-    """CSV plus a Markdown table with mean and median rows (Chamfer x1e3)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    keys = list(rows[0])
-    atomic_write(out.with_suffix(".csv"), lambda tmp: _csv(tmp, rows, keys))
-    numeric = [k for k in keys if isinstance(rows[0][k], (int, float)) and not isinstance(rows[0][k], bool)]
-
-    def fmt(k, v):
-        if isinstance(v, float):
-            return f"{1e3 * v:.3f}" if k in CHAMFER_COLUMNS else f"{v:.4f}"
-        return str(v)
-
-    lines = [f"## {title}", "", note, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(fmt(k, r[k]) for k in keys) + " |" for r in rows]
-    for stat, fn in (("**mean**", np.nanmean), ("**median**", np.nanmedian)):  # NaN: not measured (e.g. not found)
-        lines.append("| " + " | ".join(stat if k == keys[0] else (fmt(k, float(fn([r[k] for r in rows])))
-                                                                  if k in numeric else "") for k in keys) + " |")
-    text = "\n".join(lines) + "\n"
-    atomic_write(out.with_suffix(".md"), lambda tmp: tmp.write_text(text))
-    return out.with_suffix(".md")
-
-
-def _csv(tmp: Path, rows, keys):
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, keys)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _axes(size=(5.5, 3.5)):

@@ -69,9 +69,8 @@ def find_frames(root: str | Path) -> list[Frame]:
     return frames
 
 
-def _box(mask_or_uv: np.ndarray, width: int, height: int) -> np.ndarray | None:
+def _box(uv: np.ndarray, width: int, height: int) -> np.ndarray | None:
     """[x0, y0, x1, y1] of projected points (n, 2), clipped to the image; None if none falls in it."""
-    uv = mask_or_uv
     if not len(uv):
         return None
     lo = np.clip(uv.min(0), 0, [width, height])
@@ -168,7 +167,7 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
          res: int = 64, count: int | None = None) -> Path:
     """Run ``frame_rows`` on every frame of ``frames_dir`` and write real.csv / real.md (per frame, per
     labelled chair, and the totals against the targets)."""
-    from core.evaluation.experiments import write_table
+    from .tables import write_table
 
     frames = find_frames(frames_dir)[:count] if count else find_frames(frames_dir)
     labels = {}
