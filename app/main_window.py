@@ -13,7 +13,7 @@ import torch
 import numpy as np
 
 from core.model.bundle import Bundle, open_model
-from core.scans.completion import fit_completion, fit_segments
+from core.scans.completion import category, fit_completion, fit_segments
 from core.fileio import flush_denormals
 from core.fit.latent import nearest_code
 from core.mesh.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
@@ -267,9 +267,12 @@ class MainWindow(QMainWindow):
             self._request += 1  # a live preview still in flight is stale now
             self._scene_poses = {}
             self.viewer.set_mesh(join_meshes([o.mesh for o in result]))
+            kind = category(self.bundle)
+            self.optimize.mark_checked(result, kind)
             self.optimize.result_label.setText("\n".join(
                 f"object {o.segment.label}: scale {o.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.iterations} iterations, "
-                f"{o.fit.seconds:.1f} s; nearest training shape {o.nearest}" for o in result)
+                f"{o.fit.seconds:.1f} s; nearest training shape {o.nearest}"
+                + ("" if o.check is None or o.check.known else f"; NOT a {kind} (score {o.check.score:.2f})") for o in result)
                 + "\nFile ▸ Export mesh writes them in the scan's frame.")
             return
         self.optimize.save_button.setEnabled(True)

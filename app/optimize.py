@@ -207,7 +207,8 @@ class OptimizePanel(QWidget):
         self.objects.clear()
         for k, s in enumerate(seg.segments if seg is not None else []):
             color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
-            notes = [n for n, on in (("cut by the border", s.touches_border), ("partly hidden", s.hidden >= HIDDEN)) if on]
+            notes = [n for n, on in (("cut by the border", s.touches_border), ("partly hidden", s.hidden >= HIDDEN),
+                                     ("on a table or shelf", s.on_support is not None)) if on]
             item = QListWidgetItem(f"object {s.label}: {s.pixels:,} px" + (f" ({', '.join(notes)})" if notes else ""))
             item.setForeground(pg.mkColor(*color))
             item.setData(Qt.UserRole, s.label)
@@ -227,6 +228,21 @@ class OptimizePanel(QWidget):
                                     "the view, Ctrl-click several, then Fit"
                                     + "".join(f"\n{doubt}" for doubt in (seg.floor_note(), seg.units_doubt()) if doubt))
         self.objectsChanged.emit()
+
+    def mark_checked(self, found: list, category: str) -> None:
+        """After a fit: objects the model does not know (``FoundObject.check``) are greyed, with their score."""
+        checks = {o.segment.label: o.check for o in found if o.check is not None}
+        for i in range(self.objects.count()):
+            item = self.objects.item(i)
+            check = checks.get(item.data(Qt.UserRole))
+            if check is None:
+                continue
+            text = item.text().split("  —")[0]
+            if check.known:
+                item.setText(f"{text}  — a {category} (score {check.score:.2f})")
+            else:
+                item.setText(f"{text}  — not a {category} (score {check.score:.2f})")
+                item.setForeground(pg.mkColor(150, 150, 150))
 
     def chosen_labels(self) -> list[int]:
         return [item.data(Qt.UserRole) for item in self.objects.selectedItems()]

@@ -258,7 +258,7 @@ def _complete_scene(a, bundle, scan) -> None:
 
     from tqdm import tqdm
 
-    from .scans.completion import complete_scene, segment_pixel
+    from .scans.completion import category, complete_scene, segment_pixel
     from .fileio import atomic_write
     from .mesh.meshing import export_mesh
 
@@ -284,8 +284,9 @@ def _complete_scene(a, bundle, scan) -> None:
             "objects": [{"mesh": p.name, **o.summary(segment_pixel(seg, o.segment))} for o, p in zip(found, paths)]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
     for obj, path in zip(found, paths):
+        verdict = "" if obj.check is None or obj.check.known else f" NOT a {category(bundle)} (score {obj.check.score:.2f})"
         print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.scale:.3f}, loss {obj.fit.loss:.4f}, "
-              f"{obj.fit.seconds:.1f} s, nearest {obj.nearest} -> {path}")
+              f"{obj.fit.seconds:.1f} s, nearest {obj.nearest}{verdict} -> {path}")
     if not found:
         print(f"{a.scan}: nothing to fit (the reasons above)")
     print(f"poses, codes and losses: {out.with_suffix('.json')}")

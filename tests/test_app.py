@@ -349,6 +349,9 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     window.start_fit()
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
     assert window.optimize.result_label.text().count("nearest training shape") == 1
+    fitted = next(window.optimize.objects.item(i) for i in range(window.optimize.objects.count())
+                  if window.optimize.objects.item(i).data(Qt.UserRole) == chairs[1])
+    assert "(score " in fitted.text()  # its check: a chair, or greyed as not one
     assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
     assert window.export(str(tmp_path / "chairs.ply"))
     exported = trimesh.load(tmp_path / "chairs.ply")

@@ -8,9 +8,10 @@ import pytest
 
 from core.cli import main
 from core.data.shapes import make_shape
-from core.evaluation.real_frames import find_frames, free_space_violation, iou
+from core.evaluation.real_frames import find_frames, iou
+from core.scans.check import seen_through
 from core.fileio import DataError
-from core.scans.scan import Camera, write_depth_png
+from core.scans.scan import Camera, back_project, write_depth_png
 from core.scans.scene import render_scene, sensor_camera
 
 
@@ -26,7 +27,12 @@ def _sensor_folder(root, name, frames, camera, per_metre=1000):
     return folder
 
 
-def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experiment, tmp_path):
+def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experiment, tmp_path, monkeypatch):
+    import core.scans.check as check
+
+    # the tiny model's blobs are no chairs to the check (tested on its own): here every fit is accepted
+    monkeypatch.setattr(check, "LIMITS", {"unexplained": 1e9, "free_space": 1e9})
+    monkeypatch.setattr(check, "HEIGHT", (1e-6, 1e9))
     render = render_scene([make_shape("chairs", 7)], ["chairs_00007"], seed=3, camera=sensor_camera(320, 240))
     v, u = np.nonzero(render.labels == 1)
     box = [int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1]
@@ -42,7 +48,7 @@ def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experi
     assert main(["evaluate", str(tiny_experiment / "bundle.safetensors"), "--experiments", "real", "--frames", str(frames),
                  "--labels", str(labels), "--res", "32", "-o", str(out)]) == 0
     rows = {r["frame"]: r for r in csv.DictReader(open(out / "real.csv"))}
-    assert not any(r["crash"] for r in rows.values())
+    assert not any(r["crash"] for r in rows.values()) and all(r["rejected"] == "0" for r in rows.values())
     first, empty = rows["room/frame-000000.depth.png"], rows["room/frame-000001.depth.png"]
     assert int(first["found"]) == 1 and float(first["seconds"]) > 0
     # the room's other objects (the renderer's clutter) are fitted too, and count as false chairs
@@ -68,7 +74,7 @@ def test_box_overlap_and_free_space_violation():
     assert iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(50 / 150)
     assert iou(None, [0, 0, 1, 1]) == 0.0
     cam = Camera(100.0, 100.0, 50.0, 50.0, 100, 100)
-    depth = np.full((100, 100), 2.0, np.float32)  # a wall 2 m away
+    wall = back_project(np.full((100, 100), 2.0, np.float32), cam)[0]  # a wall 2 m away
     behind = np.column_stack([np.zeros(10), np.zeros(10), np.full(10, 2.01)])
     in_front = behind - [0, 0, 0.5]  # 50 cm in front of the wall the sensor saw: seen-through space
-    assert free_space_violation(behind, depth, cam) == 0.0 and free_space_violation(in_front, depth, cam) == 1.0
+    assert seen_through(behind, wall, cam) == 0.0 and seen_through(in_front, wall, cam) == 1.0

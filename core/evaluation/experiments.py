@@ -263,7 +263,9 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
     segment overlapping it with IoU >= 0.5), rotation, translation and scale error of the fitted Sim(3),
     Chamfer in the normalised frame against ``truths``, and the posed completion of the same view
     (ground-truth pose and mask) beside it, with both fits' times."""
+    from core.scans.check import check_fit
     from core.scans.completion import fit_segment
+    from core.scans.scan import drop_flying_pixels
     from core.scans.scene import render_scene
     from core.scans.segment import segment_scan
 
@@ -274,16 +276,23 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
     for name, truth, obj in zip(names, truths, render.objects):
         truth_mask = render.labels == obj.label
         row = {"scene": seed, "shape": name, "objects": len(meshes), "found": False, "rot_err_deg": np.nan,
-               "t_err_cm": np.nan, "scale_err_pct": np.nan, "chamfer": np.nan, "fit_s": np.nan}
+               "t_err_cm": np.nan, "scale_err_pct": np.nan, "chamfer": np.nan, "fit_s": np.nan, "unexplained": np.nan,
+               "seen_through": np.nan, "height_m": np.nan, "check_score": np.nan}
         ious = [((seg.labels == s.label) & truth_mask).sum() / ((seg.labels == s.label) | truth_mask).sum()
                 for s in seg.segments]
         if ious and max(ious) >= 0.5:
-            found = fit_segment(bundle, seg, seg.segments[int(np.argmax(ious))], normals, res, height, warn=lambda m: None)
+            segment = seg.segments[int(np.argmax(ious))]
+            found = fit_segment(bundle, seg, segment, normals, res, height, warn=lambda m: None)
+            mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
+            check = check_fit(found.mesh.vertices, found.mesh.faces, drop_flying_pixels(seg.points[mask], normals[mask])[0],
+                              seg.points, render.camera, seg.floor.normal, seg.floor.offset) if seg.floor is not None else None
             M, gt = found.pose, obj.model_to_camera
             canonical = found.mesh.moved(np.linalg.inv(M))
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),
                        scale_err_pct=100 * (found.scale / sim3_scale(gt) - 1),
-                       chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds)
+                       chamfer=shape_metrics(canonical, truth)["chamfer"], fit_s=found.fit.seconds,
+                       **({} if check is None else {"unexplained": check.unexplained, "seen_through": check.free_space,
+                                                    "height_m": check.height, "check_score": check.score}))
         view = Scan(render.depth, render.camera, np.linalg.inv(obj.model_to_camera), name)
         posed = complete(bundle, view, method, res, mask=truth_mask)
         rows.append({**row, "posed_chamfer": shape_metrics(posed.mesh, truth)["chamfer"], "posed_s": posed.result.seconds})

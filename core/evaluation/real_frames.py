@@ -6,10 +6,11 @@ chairs per frame. Every frame is completed as ``complete --all-objects`` would, 
 
 - chairs found: a labelled chair matched by a fitted object whose projected mesh box (clipped to the
   image) has IoU >= 0.4 with the label's and whose height is 0.6-1.3 m;
-- false chairs: fitted objects whose box has IoU < 0.2 with every labelled chair (labelled frames only);
+- false chairs: accepted objects (not reported as "not a chair", ``scans.check``) whose box has IoU < 0.2
+  with every labelled chair (labelled frames only);
 - per labelled chair, the share of its observed points within 2 cm of the fitted surface (0 if not found);
 - per fitted object, the share of its surface seen in front of the observed depth by more than 3 cm (it
-  fills space the sensor saw through: a free-space violation);
+  fills space the sensor saw through: a free-space violation, ``scans.check.seen_through``);
 - seconds per frame. A frame whose completion raises is a crash, named with its error.
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from core.model.bundle import Bundle
 
 FOUND_IOU, FALSE_IOU = 0.4, 0.2
 CHAIR_HEIGHT = (0.6, 1.3)  # m
-NEAR, IN_FRONT = 0.02, 0.03  # m: an observed point explained; a surface point in seen-through space
+NEAR = 0.02  # m: an observed point explained by the fit
 # depth formats of sensor.json ("format" values) and what load_depth calls them
 FORMATS = {"png16": None, "nyu-disparity-pgm": "nyu-disparity", "sun3d-bitrotated-png16": "sun3d"}
 
@@ -96,19 +97,6 @@ def _project(points: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
     return np.column_stack([p[:, 0] / p[:, 2] * camera.fx + camera.cx, p[:, 1] / p[:, 2] * camera.fy + camera.cy]), z[front]
 
 
-def free_space_violation(surface: np.ndarray, depth: np.ndarray, camera) -> float:
-    """Share of surface points (camera frame) that project onto a valid depth pixel and lie in front of
-    it by more than ``IN_FRONT``: space the sensor saw through."""
-    uv, z = _project(surface, camera)
-    u, v = np.floor(uv[:, 0]).astype(int), np.floor(uv[:, 1]).astype(int)
-    inside = (u >= 0) & (v >= 0) & (u < depth.shape[1]) & (v < depth.shape[0])
-    if not inside.any():
-        return 0.0
-    seen = depth[v[inside], u[inside]]
-    ok = np.isfinite(seen)
-    return float(np.mean(z[inside][ok] < seen[ok] - IN_FRONT)) if ok.any() else 0.0
-
-
 def chair_points(seg, box) -> np.ndarray:
     """A labelled chair's observed points: valid points inside its box that belong to an object (not the
     floor, walls or support planes), within 0.5 m in depth of their median (not what stands behind)."""
@@ -124,6 +112,7 @@ def chair_points(seg, box) -> np.ndarray:
 def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> tuple[dict, list[dict]]:
     """Complete one frame (all whole objects) and score it; returns the frame's row and one per chair."""
     from core.evaluation.metrics import nearest_distances, sample_surface
+    from core.scans.check import seen_through
     from core.scans.completion import complete_scene
     from core.scans.scan import load_scan
 
@@ -133,14 +122,17 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
     seconds = time.perf_counter() - t0
     cam = scan.camera
     up = None if seg.floor is None else seg.floor.normal
-    objects = []
+    objects, rejected = [], 0
     for obj in found:
+        if obj.check is not None and not obj.check.known:  # reported as not a chair: not an accepted object
+            rejected += 1
+            continue
         verts = np.asarray(obj.mesh.vertices) if not obj.mesh.is_empty else np.zeros((0, 3))
         uv, _ = _project(verts, cam)
         height = float(np.ptp(verts @ up)) if up is not None and len(verts) else float("nan")
         surface = sample_surface(obj.mesh, 5000) if not obj.mesh.is_empty else np.zeros((0, 3))
         objects.append({"box": _box(uv, cam.width, cam.height), "height": height, "surface": surface,
-                        "violation": free_space_violation(surface, scan.depth, cam) if len(surface) else 0.0})
+                        "violation": seen_through(surface, seg.points, cam)})
     chairs = (labels or {}).get("chairs", [])
     chair_rows = []
     for k, chair in enumerate(chairs):
@@ -156,10 +148,10 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
                            "height_m": objects[best]["height"] if best is not None else float("nan"),
                            "observed_within_2cm": near, "observed_points": len(seen)})
     false = sum(all(iou(o["box"], c["box"]) < FALSE_IOU for c in chairs) for o in objects) if labels is not None else None
-    row = {"frame": frame.key, "crash": "", "objects": len(objects), "labelled_chairs": len(chairs) if labels is not None else None,
+    row = {"frame": frame.key, "crash": "", "objects": len(objects), "rejected": rejected, "labelled_chairs": len(chairs) if labels is not None else None,
            "found": sum(r["found"] for r in chair_rows), "false_chairs": false,
            "free_space_violation": float(np.median([o["violation"] for o in objects])) if objects else float("nan"),
-           "seconds": seconds, "seconds_per_object": seconds / max(len(objects), 1)}
+           "seconds": seconds, "seconds_per_object": seconds / max(len(objects) + rejected, 1)}
     return row, chair_rows
 
 
@@ -181,7 +173,7 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
         try:
             row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res)
         except Exception as e:  # measured, not hidden: every crash is a row, named with its error
-            row = {"frame": frame.key, "crash": f"{type(e).__name__}: {e}"[:300], "objects": 0, "labelled_chairs": None,
+            row = {"frame": frame.key, "crash": f"{type(e).__name__}: {e}"[:300], "objects": 0, "rejected": 0, "labelled_chairs": None,
                    "found": 0, "false_chairs": None, "free_space_violation": float("nan"), "seconds": float("nan"),
                    "seconds_per_object": float("nan")}
             chair_rows = [{"frame": frame.key, "chair": k, "in_view_half": bool(c.get("in_view_half", True)), "found": False,
@@ -202,8 +194,8 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
         "median_observed_within_2cm": float(np.median([c["observed_within_2cm"] for c in chairs])) if chairs else float("nan"),
         "median_free_space_violation": float(np.nanmedian([r["free_space_violation"] for r in rows]))
         if any(np.isfinite(r["free_space_violation"]) for r in rows) else float("nan"),
-        "median_seconds_per_object": float(np.nanmedian([r["seconds_per_object"] for r in rows if r["objects"]]))
-        if any(r["objects"] for r in rows) else float("nan"),
+        "median_seconds_per_object": float(np.nanmedian([r["seconds_per_object"] for r in rows if r["objects"] + r["rejected"]]))
+        if any(r["objects"] + r["rejected"] for r in rows) else float("nan"),
     }
     if chairs:
         write_table(chairs, out_dir / "real_chairs", "Labelled chairs in real frames",

@@ -22,6 +22,7 @@ from .pose import ObjectFit, fit_object, model_height, observed_height, refine_p
 from core.data.samples import normalize
 from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
+from .check import FitCheck, check_fit
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -197,6 +198,7 @@ class FoundObject:
     mesh: SurfaceMesh  # in the camera frame, in the scan's units
     nearest: str  # the training shape whose code is nearest the fitted one
     pose: np.ndarray  # (4, 4) Sim(3): the object's own normalised frame -> camera (``object_pose``)
+    check: FitCheck | None = None  # is it what the model knows (``check.check_fit``)?
 
     @property
     def scale(self) -> float:
@@ -210,7 +212,8 @@ class FoundObject:
                 "model_to_camera": self.pose.tolist(), "scale": self.scale,
                 "decoder_to_camera": self.fit.model_to_camera.tolist(), "loss": self.fit.loss,
                 "iterations": self.fit.iterations, "seconds": self.fit.seconds,
-                "nearest_training_shape": self.nearest, "code": self.fit.code.tolist()}
+                "nearest_training_shape": self.nearest, "code": self.fit.code.tolist(),
+                "check": None if self.check is None else self.check.row()}
 
 
 def segment_pixel(seg: Segmentation, segment: Segment) -> tuple[int, int]:
@@ -432,11 +435,29 @@ def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[S
     """``fit_segment`` for each of ``segments`` of ``scan``; ``progress`` gets the fraction of all done."""
     _, normals, _ = back_project(scan.depth, scan.camera)
     height = model_height(bundle.decoder, bundle.latents.codes)
+    up, offset = (seg.floor.normal, seg.floor.offset) if seg.floor is not None else (None, None)
     found = []
     for k, segment in enumerate(segments):
         part = (lambda f, fit, k=k: progress((k + f) / len(segments), fit)) if progress else None
-        found.append(fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn))
+        obj = fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn)
+        mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
+        seen = drop_flying_pixels(seg.points[mask], normals[mask])[0]  # the points the fit was given
+        obj.check = check_fit(obj.mesh.vertices, obj.mesh.faces, seen, seg.points, scan.camera, up, offset)
+        if not obj.check.known:
+            warn(f"object {segment.label} at pixel {segment_pixel(seg, segment)}: not a {category(bundle)} "
+                 f"(score {obj.check.score:.2f}: {obj.check.unexplained:.0%} of its points unexplained, "
+                 f"{obj.check.free_space:.0%} of the fit in space the sensor saw through, {obj.check.height:.2f} m tall)")
+        found.append(obj)
     return found
+
+
+def category(bundle: Bundle) -> str:
+    """What the model's shapes are (its bundle's ``category``, else its shapes' names: chairs_00001 -> chair)."""
+    name = bundle.info.get("category") or (bundle.latents.names[0].rsplit("_", 1)[0] if len(bundle.latents) else "")
+    return str(name).removesuffix("s") or "shape"
+
+
+PROMINENT_TRIES = 3  # objects fitted, by prominence, to find the most prominent one the model knows
 
 
 def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]] = "prominent", res: int = 128,
@@ -447,4 +468,16 @@ def complete_scene(bundle: Bundle, scan: Scan, which: str | list[tuple[int, int]
     for doubt in (seg.floor_note(), seg.units_doubt()):
         if doubt:
             warn(doubt)
-    return seg, fit_segments(bundle, scan, seg, pick_segments(seg, which, warn), res, progress, cancelled, warn)
+    found = fit_segments(bundle, scan, seg, pick_segments(seg, which, warn), res, progress, cancelled, warn)
+    if which != "prominent" or not found or found[0].check.known:
+        return seg, found
+    # the most prominent object is not what the model knows: the next ones, by prominence, until one is
+    rest = sorted((s for s in pick_segments(seg, "all", warn=lambda m: None) if s is not found[0].segment),
+                  key=lambda s: -prominence(seg, s))
+    for segment in rest[:PROMINENT_TRIES - 1]:
+        found = fit_segments(bundle, scan, seg, [segment], res, progress, cancelled, warn)
+        if found[0].check.known:
+            return seg, found
+    warn(f"{seg.source}: nothing to fit: the {min(len(rest) + 1, PROMINENT_TRIES)} most prominent objects are not "
+         f"what the model knows (pick one by its pixel, or --all-objects, to see its fit anyway)")
+    return seg, []
