@@ -59,6 +59,12 @@ def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experi
     summary = json.loads((out / "real_summary.json").read_text())
     assert summary["frames"] == 2 and summary["crashes"] == 0
     assert "crashes (target 0)" in (out / "real.md").read_text()
+    import core.evaluation.real_frames as R  # a second run resumes: every frame is done, none is fitted again
+    monkeypatch.setattr(R, "frame_rows", lambda *a, **k: pytest.fail("a frame already done was fitted again"))
+    first_table = (out / "real.csv").read_text()
+    assert main(["evaluate", str(tiny_experiment / "bundle.safetensors"), "--experiments", "real", "--frames", str(frames),
+                 "--labels", str(labels), "--res", "32", "-o", str(out)]) == 0
+    assert (out / "real.csv").read_text() == first_table
 
 
 def test_frames_folder_errors_name_the_file(tmp_path):

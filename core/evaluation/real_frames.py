@@ -158,7 +158,8 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
 def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_path: str | Path | None = None,
          res: int = 64, count: int | None = None) -> Path:
     """Run ``frame_rows`` on every frame of ``frames_dir`` and write real.csv / real.md (per frame, per
-    labelled chair, and the totals against the targets)."""
+    labelled chair, and the totals against the targets). Each frame done is kept in real_frames.jsonl as it
+    finishes: a stopped run (minutes per frame on two cores) resumes after the frames it has."""
     from .tables import write_table
 
     frames = find_frames(frames_dir)[:count] if count else find_frames(frames_dir)
@@ -168,8 +169,23 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
             labels = json.loads(Path(labels_path).read_text())["frames"]
         except (OSError, ValueError, KeyError) as e:
             raise DataError(f"{labels_path}: unreadable labels (a JSON with 'frames': {{frame: {{chairs: [...]}}}}): {e}") from e
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done_path = out_dir / "real_frames.jsonl"  # one line per frame done: a stopped run resumes after them
+    done = {}
+    if done_path.is_file():
+        for line in done_path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+                done[entry["row"]["frame"]] = entry
+            except (ValueError, KeyError):
+                continue  # a line cut short by a stop: that frame runs again
     rows, chairs = [], []
     for frame in tqdm(frames, desc="real frames"):
+        if frame.key in done:
+            rows.append(done[frame.key]["row"])
+            chairs += done[frame.key]["chairs"]
+            continue
         try:
             row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res)
         except Exception as e:  # measured, not hidden: every crash is a row, named with its error
@@ -182,7 +198,8 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
             traceback.print_exc()
         rows.append(row)
         chairs += chair_rows
-    out_dir = Path(out_dir)
+        with open(done_path, "a") as fh:
+            fh.write(json.dumps({"row": row, "chairs": chair_rows}, default=float) + "\n")
     half = [c for c in chairs if c["in_view_half"]]
     half_frames = {c["frame"] for c in half}
     found_frames = {c["frame"] for c in half if c["found"]}
@@ -207,7 +224,6 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
                f"{summary['median_observed_within_2cm']:.0%} (target >= 90 %); median free-space violation "
                f"{summary['median_free_space_violation']:.1%} (target <= 5 %); median {summary['median_seconds_per_object']:.0f} s "
                f"per object, segmentation to mesh (target <= 10 s).")
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
     (out_dir / "real_summary.json").write_text(json.dumps(summary, indent=2))
     return write_table(rows, out_dir / "real", f"Real frames ({frames_dir})",
                        targets + f" Every whole object of each frame fitted (complete --all-objects), mesh {res}^3.")

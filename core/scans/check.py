@@ -60,7 +60,7 @@ def check_fit(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray, depth
         P = P[np.random.default_rng(0).choice(len(P), 20_000, replace=False)]
     sq, _, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(P, dtype=np.float64), V, F)
     unexplained = float(np.mean(np.sqrt(sq) > np.maximum(NEAR, noise_threshold(P[:, 2])))) if len(P) else 1.0
-    surface = trimesh.Trimesh(V, F, process=False).sample(5000, seed=0) if len(F) else V  # by area, not vertices
+    surface = trimesh.Trimesh(V, F, process=False).sample(5000, seed=0)  # spread by area, not by vertex
     free_space = seen_through(surface, depth_points, camera)
     height = float((V @ up).max() + offset) if up is not None else float("nan")
     parts = [unexplained / LIMITS["unexplained"], free_space / LIMITS["free_space"]]
