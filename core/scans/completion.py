@@ -234,6 +234,15 @@ def prominence(seg: Segmentation, segment: Segment) -> float:
 
 
 STANDS = 0.1  # m: an object's top must reach this far above the floor found (``floor_height``)
+# m: an object seen across less than this (its points' 5th-95th percentile box, longest side) is no chair
+# however it is fitted: a real kitchen frame holds ten such pieces of clutter, each a minute's fit
+TOO_SMALL = 0.25
+
+
+def extent(seg: Segmentation, s: Segment) -> float:
+    """The longest side of a segment's box (5th-95th percentiles of its points, camera axes), metres."""
+    pts = seg.points[seg.labels == s.label]
+    return float(np.ptp(np.percentile(pts, [5, 95], axis=0), axis=0).max())
 
 
 def floor_height(seg: Segmentation, s: Segment) -> float | None:
@@ -265,6 +274,9 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             if s.on_support is not None:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} stands on a surface {s.on_support:.2f} m above "
                      f"the floor (a table or shelf), not on the floor: skipped")
+            elif (size := extent(seg, s)) < TOO_SMALL:
+                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
+                     f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
             elif height is not None and height < STANDS:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
                      f"is {height:+.2f} m from it): skipped")
