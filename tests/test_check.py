@@ -63,3 +63,22 @@ def test_an_unknown_prominent_object_gives_way_to_the_next(tiny_experiment, monk
     first = C.pick_segments(seg, "prominent", warn=lambda m: None)[0]
     assert len(found) == 1 and found[0].segment is not first and found[0].check.known
     assert any("not a chair (score 3.00" in n for n in notes)
+
+
+def test_objects_too_small_for_a_chair_are_skipped_unless_picked():
+    from core.scans.completion import TOO_SMALL, extent, pick_segments
+    from core.scans.segment import Segment, Segmentation
+
+    labels = np.zeros((40, 60), int)
+    labels[5:35, 5:25], labels[10:20, 40:50] = 1, 2
+    pts = np.zeros((40, 60, 3))
+    v, u = np.mgrid[0:40, 0:60]
+    pts[..., 0], pts[..., 1], pts[..., 2] = u * 0.03, v * 0.03, 2.0  # 3 cm pixels: 0.6 m and 0.3 m wide objects
+    pts[labels == 2, :2] *= 0.3  # object 2 squeezed to ~0.1 m across
+    seg = Segmentation(labels, pts, None, [], [Segment(1, 600, pts[labels == 1].mean(0), False),
+                                               Segment(2, 100, pts[labels == 2].mean(0), False)])
+    assert extent(seg, seg.segments[0]) > TOO_SMALL > extent(seg, seg.segments[1])
+    notes = []
+    assert [s.label for s in pick_segments(seg, "all", warn=notes.append)] == [1]
+    assert any("too small" in n for n in notes)
+    assert [s.label for s in pick_segments(seg, [(45, 15)], warn=notes.append)] == [2]  # picked: fitted anyway

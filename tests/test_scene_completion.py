@@ -160,7 +160,10 @@ def test_nothing_standing_is_said_and_empty_depth_refused(tmp_path, capsys):
     assert "empty.png: the depth image has no valid pixels" in capsys.readouterr().err
 
 
-def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked():
+def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked(monkeypatch):
+    import core.scans.completion as C
+
+    monkeypatch.setattr(C, "TOO_SMALL", 0.0)  # these segments have no points (their size is tested apart)
     labels = np.zeros((20, 30), int)
     labels[0:15, 0:14] = 1  # touches the left border; it would stand out more than object 2
     labels[12:18, 10:20] = 2
@@ -177,7 +180,10 @@ def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked():
         pick_segments(seg, [(40, 2)], said.append)
 
 
-def test_prominent_is_the_object_the_sensor_is_aimed_at_not_a_larger_one_beside_it():
+def test_prominent_is_the_object_the_sensor_is_aimed_at_not_a_larger_one_beside_it(monkeypatch):
+    import core.scans.completion as C
+
+    monkeypatch.setattr(C, "TOO_SMALL", 0.0)  # these segments have no points (their size is tested apart)
     labels = np.zeros((100, 160), int)
     labels[5:60, 2:60] = 1  # the largest, near the corner (a box beside the chair)
     labels[30:80, 65:100] = 2  # smaller, in the middle

@@ -274,12 +274,12 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             if s.on_support is not None:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} stands on a surface {s.on_support:.2f} m above "
                      f"the floor (a table or shelf), not on the floor: skipped")
-            elif (size := extent(seg, s)) < TOO_SMALL:
-                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
-                     f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
             elif height is not None and height < STANDS:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
                      f"is {height:+.2f} m from it): skipped")
+            elif (size := extent(seg, s)) < TOO_SMALL:
+                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
+                     f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
             else:
                 standing.append(s)
         whole = [s for s in standing if not s.touches_border]
