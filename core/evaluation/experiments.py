@@ -263,9 +263,7 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
     segment overlapping it with IoU >= 0.5), rotation, translation and scale error of the fitted Sim(3),
     Chamfer in the normalised frame against ``truths``, and the posed completion of the same view
     (ground-truth pose and mask) beside it, with both fits' times."""
-    from core.scans.check import check_fit
     from core.scans.completion import fit_segment
-    from core.scans.scan import drop_flying_pixels
     from core.scans.scene import render_scene
     from core.scans.segment import segment_scan
 
@@ -282,10 +280,8 @@ def scene_rows(bundle: Bundle, meshes: list[trimesh.Trimesh], names: list[str], 
                 for s in seg.segments]
         if ious and max(ious) >= 0.5:
             segment = seg.segments[int(np.argmax(ious))]
-            found = fit_segment(bundle, seg, segment, normals, res, height, warn=lambda m: None)
-            mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
-            check = check_fit(found.mesh.vertices, found.mesh.faces, drop_flying_pixels(seg.points[mask], normals[mask])[0],
-                              seg.points, render.camera, seg.floor.normal, seg.floor.offset) if seg.floor is not None else None
+            found = fit_segment(bundle, seg, segment, normals, res, height, warn=lambda m: None, camera=render.camera)
+            check = found.check if seg.floor is not None else None
             M, gt = found.pose, obj.model_to_camera
             canonical = found.mesh.moved(np.linalg.inv(M))
             row.update(found=True, rot_err_deg=_rotation_error(M, gt), t_err_cm=100 * float(np.linalg.norm(M[:3, 3] - gt[:3, 3])),

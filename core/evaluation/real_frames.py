@@ -89,14 +89,6 @@ def iou(a, b) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def _project(points: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel coordinates (n, 2) and depths of camera-frame points in front of the camera."""
-    z = points[:, 2]
-    front = z > 1e-6
-    p = points[front]
-    return np.column_stack([p[:, 0] / p[:, 2] * camera.fx + camera.cx, p[:, 1] / p[:, 2] * camera.fy + camera.cy]), z[front]
-
-
 def chair_points(seg, box) -> np.ndarray:
     """A labelled chair's observed points: valid points inside its box that belong to an object (not the
     floor, walls or support planes), within 0.5 m in depth of their median (not what stands behind)."""
@@ -128,7 +120,7 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
             rejected += 1
             continue
         verts = np.asarray(obj.mesh.vertices) if not obj.mesh.is_empty else np.zeros((0, 3))
-        uv, _ = _project(verts, cam)
+        uv, _ = cam.project(verts)
         height = float(np.ptp(verts @ up)) if up is not None and len(verts) else float("nan")
         surface = sample_surface(obj.mesh, 5000) if not obj.mesh.is_empty else np.zeros((0, 3))
         objects.append({"box": _box(uv, cam.width, cam.height), "height": height, "surface": surface,

@@ -75,11 +75,10 @@ def seen_through(surface: np.ndarray, depth_points: np.ndarray, camera: Camera) 
     the fit's outline, one pixel off the object onto the wall behind, is no violation)."""
     from scipy.ndimage import minimum_filter
 
-    s = surface[surface[:, 2] > 1e-6]
+    uv, s = camera.project(surface)
     if not len(s):
         return 0.0
-    u = np.floor(s[:, 0] / s[:, 2] * camera.fx + camera.cx).astype(int)
-    v = np.floor(s[:, 1] / s[:, 2] * camera.fy + camera.cy).astype(int)
+    u, v = np.floor(uv).astype(int).T
     H, W = depth_points.shape[:2]
     inside = (u >= 0) & (v >= 0) & (u < W) & (v < H)
     if not inside.any():

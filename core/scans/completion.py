@@ -20,7 +20,7 @@ from core.fit.latent import FitData, FitResult, best_starts, fit, nearest_code
 from core.mesh.meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from core.data.samples import normalize
-from .scan import (Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
+from .scan import (Camera, Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
 from .check import FitCheck, check_fit
 from .segment import Segment, Segmentation, segment_scan
@@ -357,9 +357,11 @@ def object_pose(mesh: SurfaceMesh, model_to_camera: np.ndarray) -> np.ndarray:
 
 def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np.ndarray, res: int = 128,
                 height: float | None = None, progress: Callable[[float, ObjectFit | None], None] | None = None,
-                cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> FoundObject:
+                cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print,
+                camera: Camera | None = None) -> FoundObject:
     """Pose and shape of one segment; the mesh comes back in the camera's frame. ``progress`` gets the
-    fraction done and the best fit so far (None once it is being meshed)."""
+    fraction done and the best fit so far (None once it is being meshed). With the scan's ``camera`` the
+    fit is checked against what the sensor saw (``FoundObject.check``)."""
     mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
     sensor = drop_flying_pixels(seg.points[mask], normals[mask])
     points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
@@ -438,7 +440,12 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     if progress:
         progress(1.0, None)
     pose = result.model_to_camera if mesh.is_empty else object_pose(mesh, result.model_to_camera)
-    return FoundObject(segment, result, mesh.moved(result.model_to_camera), nearest, pose)
+    placed = mesh.moved(result.model_to_camera)
+    check = None
+    if camera is not None:  # against the points the fit was given
+        up, offset = (seg.floor.normal, seg.floor.offset) if seg.floor is not None else (None, None)
+        check = check_fit(placed.vertices, placed.faces, sensor[0], seg.points, camera, up, offset)
+    return FoundObject(segment, result, placed, nearest, pose, check)
 
 
 def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[Segment], res: int = 128,
@@ -447,14 +454,10 @@ def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[S
     """``fit_segment`` for each of ``segments`` of ``scan``; ``progress`` gets the fraction of all done."""
     _, normals, _ = back_project(scan.depth, scan.camera)
     height = model_height(bundle.decoder, bundle.latents.codes)
-    up, offset = (seg.floor.normal, seg.floor.offset) if seg.floor is not None else (None, None)
     found = []
     for k, segment in enumerate(segments):
         part = (lambda f, fit, k=k: progress((k + f) / len(segments), fit)) if progress else None
-        obj = fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn)
-        mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
-        seen = drop_flying_pixels(seg.points[mask], normals[mask])[0]  # the points the fit was given
-        obj.check = check_fit(obj.mesh.vertices, obj.mesh.faces, seen, seg.points, scan.camera, up, offset)
+        obj = fit_segment(bundle, seg, segment, normals, res, height, part, cancelled, warn, camera=scan.camera)
         if not obj.check.known:
             warn(f"object {segment.label} at pixel {segment_pixel(seg, segment)}: not a {category(bundle)} "
                  f"(score {obj.check.score:.2f}: {obj.check.unexplained:.0%} of its points unexplained, "

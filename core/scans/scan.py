@@ -97,6 +97,12 @@ class Camera:
     def to_dict(self) -> dict:
         return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy, "width": self.width, "height": self.height}
 
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel coordinates (n, 2) of the camera-frame points in front of the camera, and those points."""
+        front = points[points[:, 2] > 1e-6]
+        return np.column_stack([front[:, 0] / front[:, 2] * self.fx + self.cx,
+                                front[:, 1] / front[:, 2] * self.fy + self.cy]), front
+
 
 
 @dataclass(frozen=True)
