@@ -17,17 +17,16 @@ def wait_for_mesh(qtbot, window, res, timeout=180_000):
                     and window.viewer.face_count() > 0, timeout=timeout)
 
 
-@pytest.fixture(scope="session")
-def thumbnail_cache(tmp_path_factory):
-    """One cache for the session's windows, as a user's machine keeps one: each new window would otherwise
-    draw every shape's thumbnail again, beside the work its test measures."""
-    return tmp_path_factory.mktemp("cache")
-
-
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch, thumbnail_cache):
+def window(qtbot, tmp_path, monkeypatch):
+    """The main window on the default model. Its shapes' thumbnails are not drawn (each window, in each
+    xdist worker, would draw all of them again beside the work its test measures): the thumbnail test
+    draws them, in a window of its own."""
+    from app.workers import ThumbnailService
+
+    monkeypatch.setattr(ThumbnailService, "start", lambda self, decoder, items: None)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # QSettings in a scratch place
-    monkeypatch.setenv("XDG_CACHE_HOME", str(thumbnail_cache))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     w = MainWindow()
     w.quiet_errors = True
     qtbot.addWidget(w)
@@ -169,7 +168,7 @@ def test_optimize_scan_with_noise_fit_and_save(window, qtbot, tmp_path):
     window.optimize.noise.setValue(100)  # sigma 0.01: the overlay moves (and flying points are dropped)
     noisy = window.viewer.points.points
     assert noisy.shape != clean.shape or not np.allclose(noisy, clean)
-    window.optimize.iterations.setValue(6)
+    window.optimize.iterations.setValue(2)
     window.start_fit()
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
     qtbot.waitUntil(lambda: "Chamfer to ground truth" in window.optimize.result_label.text(), timeout=180_000)

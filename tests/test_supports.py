@@ -82,20 +82,23 @@ def test_a_chair_seat_is_no_support():
     assert segment_scan(render.depth, render.camera).supports == []
 
 
-def test_complete_records_the_supports_and_refuses_what_stands_on_them(tiny_experiment, tmp_path, capsys):
+def test_complete_records_the_supports_and_refuses_what_stands_on_them(tiny_experiment, tmp_path, capsys, monkeypatch):
     import json
 
+    import core.scans.completion as completion
     from core.cli import main
     from core.scans.scan import Scan, save_scan
 
     depth, camera, owner = table_scene(1, 0.0)
     save_scan(Scan(depth, camera, None), tmp_path / "room.png")
     bundle = str(tiny_experiment / "bundle.safetensors")
-    v, u = np.argwhere((owner == 3) & np.isfinite(depth))[len(np.argwhere(owner == 3)) // 2]
-    assert main(["complete", bundle, str(tmp_path / "room.png"), "--object", f"{u},{v}", "--res", "24",
-                 "-o", str(tmp_path / "chair.ply")]) == 0
-    meta = json.loads((tmp_path / "chair.json").read_text())
-    assert len(meta["supports"]) == 1 and abs(meta["supports"][0]["height_above_floor"] - TABLE_TOP) < 0.03
+    with monkeypatch.context() as m:  # every object too small to fit: the JSON is written all the same
+        m.setattr(completion, "TOO_SMALL", 1e9)
+        assert main(["complete", bundle, str(tmp_path / "room.png"), "--all-objects", "-o", str(tmp_path / "none.ply")]) == 0
+    assert "nothing to fit" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "none.json").read_text())
+    assert meta["objects"] == [] and len(meta["supports"]) == 1
+    assert abs(meta["supports"][0]["height_above_floor"] - TABLE_TOP) < 0.03
     clutter = np.argwhere((owner == 4) & np.isfinite(depth))
     v, u = clutter[len(clutter) // 2]  # clutter on the table, picked by its pixel
     assert main(["complete", bundle, str(tmp_path / "room.png"), "--object", f"{u},{v}", "-o", str(tmp_path / "c.ply")]) == 1
