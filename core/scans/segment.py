@@ -285,32 +285,49 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
     free = np.ones(len(flat), bool)
     planes: list[Plane] = []
     thr = float(np.median(noise_threshold(z)))
-    floor = None
+    floor, removed = None, None
+    tried = np.zeros(len(flat), bool)  # near a rejected proposal: not drawn from again (its points stay free)
+    below = None  # points far below the floor found (a support's height at least): a lower floor is looked for there
     for _ in range(3 * max_planes):  # RANSAC proposals; most are kept only if they pass the tests below
         idx = np.flatnonzero(free)
-        if len(idx) < 3 * min_pixels or len(planes) == max_planes:
+        lower = below is not None and (free & ~tried & below).sum() >= 3 * min_pixels
+        pool = np.flatnonzero(free & ~tried & below if lower else free & ~tried)
+        below = None  # one look below each floor found
+        if len(pool) < 3 * min_pixels or len(planes) == max_planes:
             break
-        sample = idx if len(idx) <= 20000 else rng.choice(idx, 20000, replace=False)
-        if floor is None:  # the floor first: its normal within 45 degrees of -down
+        sample = pool if len(pool) <= 20000 else rng.choice(pool, 20000, replace=False)
+        if floor is None or lower:  # the floor first: its normal within 45 degrees of -down
             accept = lambda n: n @ -down > FLOOR_CONE  # one normal or (k, 3)
         else:  # then walls, upright
             accept = lambda n: abs(n @ floor.normal) < np.sin(np.radians(15))
         try:
             # the floor may fill little of the image (a wall close behind): more draws to find it
-            normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=1500 if floor is None else 300, accept=accept)
+            normal, offset, _ = fit_plane(flat[sample], thr, rng, iterations=300 if floor and not lower else 1500, accept=accept)
         except DataError:
+            if lower:
+                continue
             break
-        if not accept(normal[None])[0]:  # the least-squares refinement tilted it out of the wanted orientation
-            continue
         near = (np.abs(flat @ normal + offset) < noise_threshold(z)) & free
+        if not accept(normal[None])[0]:  # the least-squares refinement tilted it out of the wanted orientation
+            tried |= near
+            continue
         on = _largest_patch(valid, near, pts, focal)  # one connected sheet, not everything near an infinite plane
         span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
-        facing_up = normal @ -down
         if on.sum() < min_plane_share * len(idx) or span < plane_extent:
-            continue  # a rejected proposal removes nothing
+            # a rejected proposal removes nothing, but is not proposed again: a table top nearer than the
+            # floor, too small for a plane, was drawn every time and hid the floor below it (real kitchen frames)
+            tried |= near
+            continue
         plane = Plane(normal, offset, int(on.sum()))
+        if floor is None or lower:
+            # a large table's top passes for a plane facing up too: the floor is the lowest such plane, and a
+            # higher one found first is given back (``_supports`` finds it again as what it is)
+            if lower:
+                planes = [p for p in planes if p is not floor]
+                free |= removed
+            floor, removed = plane, near
+            below = flat @ normal + offset < -SUPPORT_HEIGHT[0]
         planes.append(plane)
-        floor = floor or (plane if facing_up > FLOOR_CONE else None)
         free &= ~near if plane is floor else ~on
     return planes, floor, free
 
