@@ -82,3 +82,25 @@ def test_objects_too_small_for_a_chair_are_skipped_unless_picked():
     assert [s.label for s in pick_segments(seg, "all", warn=notes.append)] == [1]
     assert any("too small" in n for n in notes)
     assert [s.label for s in pick_segments(seg, [(45, 15)], warn=notes.append)] == [2]  # picked: fitted anyway
+
+
+def test_objects_taller_than_the_model_holds_are_skipped_unless_picked():
+    """A cupboard or a fridge reaching 2 m above the floor would fail the height check after a minute's fit:
+    it is skipped before (a chair's 0.8 m is fitted), and fitted when picked by its pixel."""
+    from core.scans.completion import TOO_TALL, floor_height, pick_segments
+    from core.scans.segment import Plane, Segment, Segmentation
+
+    labels = np.zeros((40, 60), int)
+    labels[5:35, 5:25], labels[5:35, 35:55] = 1, 2
+    pts = np.zeros((40, 60, 3))
+    v, u = np.mgrid[0:40, 0:60]
+    pts[..., 0], pts[..., 2] = u * 0.03, 3.0
+    pts[..., 1] = 1.5 - (34 - v) / 29 * 0.8  # object 1 from the floor (1.5 m below the camera) up 0.8 m
+    pts[labels == 2, 1] = 1.5 - (34 - v[labels == 2]) / 29 * 2.0  # object 2 up 2 m
+    floor = Plane(np.array([0.0, -1.0, 0.0]), 1.5, 1000)
+    seg = Segmentation(labels, pts, floor, [floor], [Segment(k, 600, pts[labels == k].mean(0), False) for k in (1, 2)])
+    assert floor_height(seg, seg.segments[0]) < TOO_TALL < floor_height(seg, seg.segments[1])
+    notes = []
+    assert [s.label for s in pick_segments(seg, "all", warn=notes.append)] == [1]
+    assert any("taller than what the model holds" in n for n in notes)
+    assert [s.label for s in pick_segments(seg, [(45, 15)], warn=notes.append)] == [2]  # picked: fitted anyway

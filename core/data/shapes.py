@@ -1,4 +1,5 @@
-"""Procedural shape categories (chairs, tables, sofas) built from manifold3d booleans.
+"""Procedural shape categories (chairs, tables, sofas, and the seating family of ``seating``) built from
+manifold3d booleans.
 
 There is no ShapeNet here, so the project makes its own data. Every shape is watertight by
 construction (a union of closed solids), in canonical pose (y up, front facing +z), and fully
@@ -9,56 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import manifold3d as mf
 import numpy as np
 import trimesh
 from tqdm import tqdm
 
 from core.fileio import atomic_write
 
-Solid = mf.Manifold
-SEGMENTS = 20
-
-
-def box(size, center) -> Solid:
-    return Solid.cube(tuple(float(s) for s in size), center=True).translate(tuple(float(c) for c in center))
-
-
-def rod(p0, p1, radius: float, square: bool = False) -> Solid:
-    """A cylinder (or square bar) from p0 to p1."""
-    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-    axis = p1 - p0
-    length = float(np.linalg.norm(axis))
-    if square:
-        base = Solid.cube((2 * radius, 2 * radius, length), center=False).translate((-radius, -radius, 0.0))
-    else:
-        base = Solid.cylinder(length, radius, radius, SEGMENTS)
-    z = axis / length
-    helper = np.array([1.0, 0, 0]) if abs(z[0]) < 0.9 else np.array([0, 1.0, 0])
-    x = np.cross(helper, z)
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    m = np.column_stack([x, y, z, p0])
-    return base.transform(m.tolist())
-
-
-def rounded_box(size, center, radius: float) -> Solid:
-    """Box with rounded edges: hull of eight spheres."""
-    r = min(radius, *(s / 2 - 1e-3 for s in size))
-    half = np.asarray(size, float) / 2 - r
-    ball = Solid.sphere(r, SEGMENTS)
-    corners = [ball.translate(tuple(np.asarray(center) + half * np.array(s))) for s in np.ndindex(2, 2, 2)
-               for s in [np.array(s) * 2 - 1]]
-    return Solid.batch_hull(corners)
-
-
-def union(parts: list[Solid]) -> Solid:
-    return Solid.batch_boolean(parts, mf.OpType.Add)
-
-
-def rotate_about(solid: Solid, angles_deg, pivot) -> Solid:
-    pivot = tuple(float(p) for p in pivot)
-    return solid.translate(tuple(-p for p in pivot)).rotate(tuple(float(a) for a in angles_deg)).translate(pivot)
+from . import seating
+from .solids import SEGMENTS, Solid, box, curved_panel, rod, rotate_about, rounded_box, union
 
 
 # --- chairs ---------------------------------------------------------------------------------------
@@ -124,10 +83,7 @@ def chair(rng: np.random.Generator) -> Solid:
     if style == "solid":
         back = box((bw, bh, bt), (0, h + bh / 2, z0))
     elif style == "curved":
-        radius = rng.uniform(0.6, 1.5)
-        shell = Solid.cylinder(bh, radius, radius, 4 * SEGMENTS) - Solid.cylinder(bh * 3, radius - bt, radius - bt, 4 * SEGMENTS).translate((0, 0, -bh))
-        shell = shell.rotate((-90, 0, 0)).translate((0, h, z0 - bt / 2 + radius))
-        back = shell ^ box((bw, bh, radius), (0, h + bh / 2, z0 - bt / 2 + radius / 2 - 0.001))
+        back = curved_panel(bw, bh, bt, rng.uniform(0.6, 1.5), h, z0 - bt / 2)
     else:
         post_r = rng.uniform(0.025, 0.04)
         rails = [box((bw, rng.uniform(0.06, 0.14), bt), (0, h + bh - 0.05, z0))]
@@ -218,7 +174,20 @@ def sofa(rng: np.random.Generator) -> Solid:
     return union(parts)
 
 
-CATEGORIES: dict[str, Callable[[np.random.Generator], Solid]] = {"chairs": chair, "tables": table, "sofas": sofa}
+CATEGORIES: dict[str, Callable[[np.random.Generator], Solid]] = {"chairs": chair, "tables": table, "sofas": sofa,
+                                                                  "seating": seating.seating}
+
+
+def shape_kind(category: str, seed: int) -> str:
+    """What shape ``(category, seed)`` is: a seating kind (``seating.kind``, from the seed alone), else the
+    category's own name in the singular."""
+    if category == "seating":
+        return seating.kind(_rng(category, seed))
+    return category.rstrip("s")
+
+
+def _rng(category: str, seed: int) -> np.random.Generator:
+    return np.random.default_rng([hash_category(category), seed])
 
 
 def make_shape(category: str, seed: int) -> trimesh.Trimesh:
@@ -227,7 +196,7 @@ def make_shape(category: str, seed: int) -> trimesh.Trimesh:
         raise ValueError(f"unknown category {category!r}; choose from {', '.join(CATEGORIES)}")
     from .samples import normalize  # late import: samples imports heavy geometry code
 
-    solid = CATEGORIES[category](np.random.default_rng([hash_category(category), seed]))
+    solid = CATEGORIES[category](_rng(category, seed))
     m = solid.to_mesh()
     verts, tris = np.asarray(m.vert_properties)[:, :3], np.asarray(m.tri_verts)
     mesh = trimesh.Trimesh(verts, tris, process=True)

@@ -22,7 +22,7 @@ from .pose import ObjectFit, fit_object, model_height, observed_height, refine_p
 from core.data.samples import normalize
 from .scan import (Camera, Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
-from .check import FitCheck, check_fit
+from .check import HEIGHT, FitCheck, check_fit
 from .segment import Segment, Segmentation, segment_scan
 
 
@@ -237,6 +237,10 @@ STANDS = 0.1  # m: an object's top must reach this far above the floor found (``
 # m: an object seen across less than this (its points' 5th-95th percentile box, longest side) is no chair
 # however it is fitted: a real kitchen frame holds ten such pieces of clutter, each a minute's fit
 TOO_SMALL = 0.25
+# m: an object whose observed top lies this high above the floor is taller than any the model holds: its fit
+# would fail the height check (``check.HEIGHT``, with a margin for the sensor's noise) after a minute's work.
+# Real kitchen frames hold cupboards, fridges and walls' leftovers that tall
+TOO_TALL = HEIGHT[1] + 0.15
 
 
 def extent(seg: Segmentation, s: Segment) -> float:
@@ -280,6 +284,9 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
             elif (size := extent(seg, s)) < TOO_SMALL:
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
                      f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
+            elif height is not None and height > TOO_TALL:
+                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} reaches {height:.2f} m above the floor, taller "
+                     f"than what the model holds: skipped (pick it by its pixel to fit it anyway)")
             else:
                 standing.append(s)
         whole = [s for s in standing if not s.touches_border]
