@@ -37,3 +37,22 @@ def test_chair_whose_parts_touch_along_an_edge_is_still_a_solid():
 
     mesh = make_shape("chairs", 173)
     assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
+
+
+def test_every_seating_kind_is_one_closed_piece_and_known_from_its_seed():
+    """The seating family: each kind (office chairs on castors, sofas, cantilevers, rocking chairs, ...) is made
+    as one watertight piece (a seat floating off its frame would teach the model chairs that fall apart),
+    and a shape's kind is known from its seed without building it."""
+    from core.data.seating import KINDS
+    from core.data.shapes import shape_kind
+
+    first = {}
+    for seed in range(200):
+        first.setdefault(shape_kind("seating", seed), seed)
+    assert set(first) == set(KINDS)
+    for kind, seed in first.items():
+        mesh = make_shape("seating", seed)
+        assert mesh.is_watertight and mesh.body_count == 1, (kind, seed, mesh.body_count)
+    sofa, stool = make_shape("seating", first["sofa"]), make_shape("seating", first["stool"])
+    assert sofa.extents[0] > 1.5 * sofa.extents[1] and stool.extents[1] > stool.extents[0]  # long and low; tall and narrow
+    assert shape_kind("chairs", 3) == "chair"

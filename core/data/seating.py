@@ -93,7 +93,7 @@ def four_legs(rng: Rng) -> Solid:
     bw = 2 * (xs + r) if round_seat else w * rng.uniform(0.85, 1.0)
     back = _back(rng, style, bw, h - t, bh, back_z, r if style in ("slats", "ladder", "spindles") else 0.0)
     parts.append(rotate_about(back, (-rng.uniform(0.0, 15.0), 0, 0), (0, h, back_z)))
-    if rng.random() < 0.25:
+    if rng.random() < 0.25 and not round_seat:
         parts += _arms(rng, w, d, h, r)
     return union(parts)
 
@@ -137,7 +137,7 @@ def office(rng: Rng) -> Solid:
     spine = box((0.06, gap + 0.15, 0.03), (0, h + gap / 2 - 0.05, -d / 2 - 0.01))
     parts.append(rotate_about(union([back, spine]), (-tilt, 0, 0), (0, h, -d / 2)))
     if rng.random() < 0.7:
-        parts += _arms(rng, w + 0.08, d * 0.8, h, 0.015)
+        parts += _arms(rng, w + 0.02, d * 0.8, h, 0.015)
     return union(parts)
 
 
@@ -186,34 +186,38 @@ def cantilever(rng: Rng) -> Solid:
     r = rng.uniform(0.01, 0.016)
     thick = rng.uniform(0.02, 0.04)
     front, rear = d / 2 + rng.uniform(0.0, 0.1), -d / 2 - rng.uniform(0.0, 0.1)
-    profile = [(rear, 0.0), (front, 0.0), (front - rng.uniform(0.0, 0.08), h - 0.03), (-d / 2 + 0.05, h - 0.04)]
-    parts = []
-    for sx in (-1, 1):
-        x = sx * (w / 2 + 0.01)
-        parts.append(board(profile, 0.045, thick, x) if wood else tube([(x, y, z) for z, y in profile], r))
-    parts.append(rod((-w / 2, r, rear + 0.03), (w / 2, r, rear + 0.03), r))  # the runners' cross bar
     recline = rng.uniform(5.0, 30.0)
     bh = rng.uniform(0.35, 0.65)
     t = rng.uniform(0.02, 0.1)
-    tilt = np.radians(rng.uniform(0.0, 10.0))  # the seat dips to the back
-    seat = [(d / 2, h + t / 2), (-d / 2, h + t / 2 - d * np.tan(tilt))]
+    dip = d * np.tan(np.radians(rng.uniform(0.0, 10.0)))  # the seat dips to the back
+    seat = [(d / 2, h + t / 2), (-d / 2, h + t / 2 - dip)]
+    into = (thick if wood else 2 * r) / 2 - 0.005  # the frame's top reaches 5 mm into the seat from below
+    zb = -d / 2 + 0.05
+    profile = [(rear, 0.0), (front, 0.0), (d / 2 - rng.uniform(0.0, 0.08), h - into), (zb, h - dip * (d / 2 - zb) / d - into)]
+    side = w / 2 + (0.015 if wood else r / 2)  # the frame's inner side under the seat's edge
+    parts = []
+    for sx in (-1, 1):
+        parts.append(board(profile, 0.045, thick, sx * side) if wood else tube([(sx * side, y, z) for z, y in profile], r))
+    parts.append(rod((-side, r, rear + 0.03), (side, r, rear + 0.03), r))  # the runners' cross bar
     back_top = (seat[-1][0] - bh * np.sin(np.radians(recline)), seat[-1][1] + bh * np.cos(np.radians(recline)))
     parts.append(board(seat + [back_top], w, t))  # seat and back as one shell (the frame's back goes up under it)
     if wood or rng.random() < 0.3:  # arms: the frame rises at the front and runs back at arm height
         ah = h + rng.uniform(0.18, 0.25)
         for sx in (-1, 1):
-            x = sx * (w / 2 + 0.03)
-            arm = [(front - 0.02, 0.0), (d / 2 - 0.02, ah), (-d / 2 + 0.02, ah), (-d / 2, h)]
+            x = sx * side
+            arm = [(front - 0.02, 0.0), (d / 2 - 0.02, ah), (-d / 2 + 0.02, ah), (-d / 2, h - dip)]
             parts.append(board(arm, 0.045, thick, x) if wood else tube([(x, y, z) for z, y in arm], r))
     return union(parts)
 
 
 def sled(rng: Rng) -> Solid:
-    """A sled base: each side one tube or flat bar down the front, along the floor and up the back, under
-    a moulded shell or a cushioned seat and back."""
+    """A sled base: each side one tube loop down the front, along the floor, up the back and under the
+    seat, which is a moulded shell or a cushioned seat and back."""
     w, d, h = rng.uniform(0.45, 0.6), rng.uniform(0.45, 0.6), rng.uniform(0.38, 0.46)
     r = rng.uniform(0.008, 0.014)
-    side = [(d / 2 - 0.03, h - 0.02), (d / 2 + 0.02, 0.0), (-d / 2 - 0.02, 0.0), (-d / 2 + 0.03, h - 0.02)]
+    top = h - r + 0.005  # the tube's top 5 mm into the seat, which dips 3 cm to the back
+    # a closed loop: down the front, along the floor, up the back and forward under the seat
+    side = [(d / 2 - 0.03, top), (d / 2 + 0.02, 0.0), (-d / 2 - 0.02, 0.0), (-d / 2 + 0.03, top - 0.03), (d / 2 - 0.03, top)]
     parts = [tube([(sx * (w / 2 - 0.02), y, z) for z, y in side], r) for sx in (-1, 1)]
     t = rng.uniform(0.015, 0.12)
     recline = np.radians(rng.uniform(5.0, 35.0))
@@ -222,8 +226,9 @@ def sled(rng: Rng) -> Solid:
     parts.append(board([(d / 2, h + t / 2), (-d / 2 + 0.02, h + t / 2 - 0.03), back], w, t))
     if rng.random() < 0.4:
         ah = h + rng.uniform(0.18, 0.25)
-        parts += [tube([(sx * (w / 2 + 0.01), h - 0.01, d / 2 - 0.05), (sx * (w / 2 + 0.01), ah, d / 2 - 0.08),
-                        (sx * (w / 2 + 0.01), ah, -d / 2 + 0.05), (sx * (w / 2 + 0.01), h, -d / 2)], r) for sx in (-1, 1)]
+        x = w / 2 - 0.005
+        parts += [tube([(sx * x, h, d / 2 - 0.05), (sx * x, ah, d / 2 - 0.08), (sx * x, ah, -d / 2 + 0.05), (sx * x, h - 0.02, -d / 2 + 0.02)], r)
+                  for sx in (-1, 1)]
     return union(parts)
 
 
@@ -308,7 +313,7 @@ def stool(rng: Rng) -> Solid:
                   Solid.cylinder(0.03, rng.uniform(0.18, 0.25), rng.uniform(0.15, 0.2), 2 * SEGMENTS)]
     if rng.random() < 0.25:
         parts.append(curved_panel(w * 0.9, rng.uniform(0.1, 0.25), 0.025, w * 0.6, h + 0.05, -w / 2 - 0.02))
-        parts += [rod((sx * w * 0.35, h - 0.02, -w / 2 + 0.01), (sx * w * 0.35, h + 0.1, -w / 2 - 0.01), 0.01) for sx in (-1, 1)]
+        parts += [rod((sx * w * 0.2, h - 0.02, -w * 0.42), (sx * w * 0.2, h + 0.1, -w / 2 - 0.01), 0.01) for sx in (-1, 1)]
     return union(parts)
 
 
@@ -323,7 +328,8 @@ def bench(rng: Rng) -> Solid:
         parts += [rod((x, 0, sz * (d / 2 - 0.04)), (x, h - t / 2, sz * (d / 2 - 0.04)), r, square=True) for x in xs for sz in (-1, 1)]
     else:
         pt = rng.uniform(0.03, 0.08)
-        parts += [box((pt, h - t, d * rng.uniform(0.8, 1.0)), (sx * (w / 2 - rng.uniform(0.05, 0.2)), (h - t) / 2, 0)) for sx in (-1, 1)]
+        inset = rng.uniform(0.05, 0.2)
+        parts += [box((pt, h - t + 0.01, d * rng.uniform(0.8, 1.0)), (sx * (w / 2 - inset), (h - t + 0.01) / 2, 0)) for sx in (-1, 1)]
     if rng.random() < 0.5:
         back = _back(rng, rng.choice(["slats", "ladder", "solid"]), w, h - t, rng.uniform(0.3, 0.45), -d / 2, 0.025)
         parts.append(rotate_about(back, (-rng.uniform(5.0, 15.0), 0, 0), (0, h, -d / 2)))
