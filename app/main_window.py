@@ -12,7 +12,7 @@ import torch
 
 import numpy as np
 
-from core.model.bundle import Bundle, open_model
+from core.model.bundle import RESOURCES, Bundle, open_model
 from core.scans.completion import category, fit_completion, fit_segments
 from core.fileio import flush_denormals
 from core.fit.latent import nearest_code
@@ -165,9 +165,15 @@ class MainWindow(QMainWindow):
             self.open_model(folder)
 
     # --- scans and fitting --------------------------------------------------------------------------
+    def scan_folder(self) -> str:
+        """Where File > Open scan starts: the folder of the last scan opened, else the sample scans shipped in
+        ``resources/scans`` (a new user has none of their own yet)."""
+        return str(self.settings.value("scan_folder", "") or RESOURCES / "scans")
+
     def ask_open_scan(self) -> None:
         patterns = " ".join(f"*{s}" for s in SCAN_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Open depth scan", "", f"Depth images ({patterns});;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open depth scan", self.scan_folder(),
+                                              f"Depth images ({patterns});;All files (*)")
         if path:
             self.open_scan(path)
 
@@ -180,6 +186,7 @@ class MainWindow(QMainWindow):
         if scan is None:
             return False
         self.optimize.set_scan(scan, Path(path))
+        self.settings.setValue("scan_folder", str(Path(path).resolve().parent))
         self.optimize_dock.raise_()
         cam = scan.camera
         self.viewer.set_scan_frame(scan.camera_to_model is None, (cam.width / 2 / cam.fx, cam.height / 2 / cam.fy))

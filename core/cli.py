@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="generate a synthetic shape category (watertight meshes)")
     s.add_argument("out_dir")
-    s.add_argument("--category", default="chairs", help="chairs, tables or sofas")
+    s.add_argument("--category", default="chairs", help="chairs, tables, sofas, or seating (the family of chairs, armchairs, sofas, stools and benches of core/data/seating.py)")
     s.add_argument("--count", type=int, default=100, help="how many shapes")
     s.add_argument("--seed", type=int, default=0,
                    help="number of the first shape: shape N is the same mesh in every run (<category>_N.ply), so "

@@ -1,5 +1,6 @@
 """GUI tests: a real window (pytest-xvfb provides the display), the shipped default model."""
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,7 +202,13 @@ def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypat
 
     from app import optimize
 
+    from app import main_window
+
     wait_for_mesh(qtbot, window, 64)
+    asked = []  # File > Open scan starts in the sample scans the first time, then where the last scan was
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda parent, title, folder, kinds: (asked.append(folder), ("", ""))[1])
+    window.ask_open_scan()
+    assert list(Path(asked[0]).glob("*.png")) and Path(asked[0]).name == "scans"
     (tmp_path / "broken.png").write_bytes(b"nope")
     assert not window.open_scan(str(tmp_path / "broken.png"))
     assert "broken.png" in window.last_error
@@ -217,6 +224,8 @@ def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypat
     assert window.open_scan(str(tmp_path / "bare.png"))
     assert window.optimize.scan.camera.width == 80 and window.viewer.points.n_points > 100
     assert window.optimize.scan.camera_to_model is not None
+    window.ask_open_scan()
+    assert Path(asked[-1]) == tmp_path.resolve()
 
 
 def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp_path, monkeypatch):
