@@ -159,21 +159,25 @@ def upholstered(rng: Rng, seats: int) -> Solid:
     d, leg = rng.uniform(0.7, 0.95), rng.choice([0.0, rng.uniform(0.04, 0.15)])
     body = rng.uniform(0.2, 0.35)
     r = rng.uniform(0.02, 0.08)
-    parts = [rounded_box((w, body, d), (0, leg + body / 2, 0), r)]
+    # the arms stand 1 cm proud of the body and end 5-15 % short of its front: nearly coincident rounded
+    # faces leave slivers in the union
+    parts = [rounded_box((w - 0.02, body, d), (0, leg + body / 2, 0), r)]
     back_t, top = rng.uniform(0.12, 0.28), rng.uniform(0.7, 1.15)
     parts.append(rounded_box((w, top - leg, back_t), (0, (top + leg) / 2, -d / 2 + back_t / 2), r))
     arm_top = leg + body + rng.uniform(0.15, 0.32)
     for sx in (-1, 1):
-        parts.append(rounded_box((arm_w, arm_top - leg, d * rng.uniform(0.85, 1.0)), (sx * (w / 2 - arm_w / 2), (arm_top + leg) / 2, 0.0), r))
+        parts.append(rounded_box((arm_w, arm_top - leg, d * rng.uniform(0.85, 0.95)), (sx * (w / 2 - arm_w / 2), (arm_top + leg) / 2, 0.0), r))
         if seats == 1 and top > 0.95 and rng.random() < 0.7:  # wings
-            depth = rng.uniform(0.15, 0.3)
-            parts.append(rounded_box((arm_w * 0.6, top - arm_top, depth), (sx * (w / 2 - arm_w * 0.3), (top + arm_top) / 2, -d / 2 + back_t + depth / 2 - 0.02), r))
+            depth, low = rng.uniform(0.15, 0.3), arm_top - 0.05  # reaching into the arm and half into the back
+            parts.append(rounded_box((arm_w * 0.6, top - low, depth + back_t / 2), (sx * (w / 2 - arm_w * 0.3), (top + low) / 2,
+                                                                               -d / 2 + back_t / 2 + (depth + back_t / 2) / 2), r))
     ch = rng.uniform(0.06, 0.15)
     inner = w - 2 * arm_w
     for k in range(seats):
         parts.append(rounded_box((inner / seats - 0.01, ch, d - back_t), (-inner / 2 + inner / seats * (k + 0.5), leg + body + ch / 2 - 0.01, back_t / 2), 0.03))
     if leg > 0:
-        parts += [rod((sx * (w / 2 - 0.06), 0, sz * (d / 2 - 0.06)), (sx * (w / 2 - 0.06), leg + 0.01, sz * (d / 2 - 0.06)), 0.025)
+        inset = r + 0.04  # clear of the body's rounded edges, which would cut a sliver off a leg's top
+        parts += [rod((sx * (w / 2 - inset), 0, sz * (d / 2 - inset)), (sx * (w / 2 - inset), leg + 0.03, sz * (d / 2 - inset)), 0.025)
                   for sx in (-1, 1) for sz in (-1, 1)]
     return union(parts)
 
