@@ -207,7 +207,7 @@ class OptimizePanel(QWidget):
         self.objects.clear()
         for k, s in enumerate(seg.segments if seg is not None else []):
             color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
-            notes = [n for n, on in (("cut by the border", s.touches_border), ("partly hidden", s.hidden >= HIDDEN),
+            notes = [n for n, on in (("cut by the border", s.cut_off), ("partly hidden", s.hidden >= HIDDEN),
                                      ("on a table or shelf", s.on_support is not None)) if on]
             item = QListWidgetItem(f"object {s.label}: {s.pixels:,} px" + (f" ({', '.join(notes)})" if notes else ""))
             item.setForeground(pg.mkColor(*color))

@@ -317,3 +317,25 @@ def test_a_chairs_far_legs_seen_past_its_near_legs_join_it_but_a_box_behind_does
     groups = [set(np.unique(merged[labels == k]).tolist()) for k in (1, 2, 3)]
     assert groups[0] == groups[1]  # the far legs joined their chair
     assert groups[2] != groups[0]  # the box stayed apart
+
+
+def test_a_chair_whose_feet_leave_the_image_is_fitted_whole_one_cut_through_is_not():
+    """A hand-held sensor looking at a table's chairs often leaves their feet below the image (real kitchen
+    frames): only thin parts are cut (``segment.THIN``), so the chair is fitted as a whole object; cut
+    through its seat, it is not."""
+    from core.scans.completion import pick_segments
+    from core.scans.scene import sensor_camera
+    from core.scans.segment import THIN, segment_scan
+    from core.data.shapes import shape_kind
+
+    seed = next(s for s in range(100) if shape_kind("seating", s) == "four-legged chair")
+    render = render_scene([make_shape("seating", seed)], ["chair"], seed=1, camera=sensor_camera(320, 240))
+    rows = np.flatnonzero((render.labels == 1).any(1))
+    height = rows[-1] - rows[0]
+    cam = render.camera
+    for keep, whole in ((rows[-1] - height // 12, True), (rows[0] + height // 3, False)):  # feet out; seat and legs out
+        seg = segment_scan(render.depth[:keep], Camera(cam.fx, cam.fy, cam.cx, cam.cy, cam.width, int(keep)))
+        truth = render.labels[:keep] == 1
+        chair = max(seg.segments, key=lambda s: (truth & (seg.labels == s.label)).sum())
+        assert chair.touches_border and (chair.cut <= THIN) == whole, chair.cut
+        assert (chair in pick_segments(seg, "all", warn=lambda m: None)) == whole

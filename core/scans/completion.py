@@ -208,7 +208,7 @@ class FoundObject:
         """What the JSON beside an exported mesh says about the object: its pose (``model_to_camera``, as a
         scene's ground truth gives it) and where the decoded ``code`` goes (``decoder_to_camera``)."""
         return {"segment": self.segment.label, "pixel": list(pixel), "pixels": self.segment.pixels,
-                "cut_by_border": self.segment.touches_border, "hidden_outline": self.segment.hidden,
+                "cut_by_border": self.segment.touches_border, "border_cut_m": self.segment.cut, "hidden_outline": self.segment.hidden,
                 "model_to_camera": self.pose.tolist(), "scale": self.scale,
                 "decoder_to_camera": self.fit.model_to_camera.tolist(), "loss": self.fit.loss,
                 "iterations": self.fit.iterations, "seconds": self.fit.seconds,
@@ -261,7 +261,8 @@ def floor_height(seg: Segmentation, s: Segment) -> float | None:
 def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "prominent",
                   warn: Callable[[str], None] = print) -> list[Segment]:
     """``prominent``: the object not cut by the image border that stands out most (``prominence``);
-    ``all``: every object not cut by it (the others are named and skipped); or the objects under the
+    ``all``: every object not cut by it (the others are named and skipped); an object whose thin parts
+    alone reach out of the image (``Segment.cut_off``: a chair's feet) counts as whole; or the objects under the
     given (u, v) pixels, cut or not. Objects that do not stand ``STANDS`` above the floor found are named
     and skipped, and refused when picked by a pixel. Nothing to fit (no object, or none whole and
     standing) is said and gives an empty list: a real frame may show only walls."""
@@ -289,12 +290,12 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
                      f"than what the model holds: skipped (pick it by its pixel to fit it anyway)")
             else:
                 standing.append(s)
-        whole = [s for s in standing if not s.touches_border]
+        whole = [s for s in standing if not s.cut_off]
         score = {s.label: prominence(seg, s) for s in standing}
         best = max(whole, key=lambda s: score[s.label], default=None)
         for s in standing:
             stands_out = best is None or score[s.label] > score[best.label]
-            if s.touches_border and (which == "all" or stands_out):
+            if s.cut_off and (which == "all" or stands_out):
                 warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is cut by the image border: skipped "
                      "(pick it by its pixel to fit it anyway)")
         if not whole:

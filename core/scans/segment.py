@@ -35,6 +35,13 @@ class Segment:
     touches_border: bool  # cut by the image border: the object may be partly out of view
     hidden: float = 0.0  # share of its outline beside something nearer: partly hidden behind it
     on_support: float | None = None  # the height (m) of the support surface it stands on, if not the floor
+    cut: float = 0.0  # m: the widest stretch of it that the image border cuts (``border_cut``)
+
+    @property
+    def cut_off(self) -> bool:
+        """Is more than thin parts of it out of view (``THIN``)? A chair whose legs reach out of the image is
+        whole enough to fit; one the border cuts through the seat or back is not."""
+        return self.cut > THIN
 
 
 @dataclass
@@ -142,6 +149,8 @@ PIECE_SHARE = 10  # pieces down to min_pixels / PIECE_SHARE may join an object f
 SUPPORT_HEIGHT = (0.5, 2.2)  # m above the floor
 SUPPORT_SPAN = (0.7, 0.35)  # m: its longer and shorter extent (5th-95th percentiles) at least
 SUPPORT_TILT = np.cos(np.radians(10))  # its normal within 10 degrees of the floor's
+THIN = 0.08  # m: the border may cut parts this thin (a chair's legs, seen at a slant) off an object still fitted whole:
+# a hand-held sensor looking at a table's chairs often leaves their feet below the image (real kitchen frames)
 
 
 def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, max_planes: int = 4,
@@ -194,7 +203,7 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     for k in range(1, labels.max() + 1):
         mask = labels == k
         segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), _touches_border(mask), hidden_share(pts, mask),
-                                _standing_on(pts[mask], floor, supports)))
+                                _standing_on(pts[mask], floor, supports), border_cut(mask, pts[..., 2], camera.fx)))
     labels = np.where(valid, labels, -1)
     return Segmentation(labels, pts, floor, planes, segments, source, [t.plane for t in supports])
 
@@ -341,6 +350,18 @@ def _standing(labels: np.ndarray, pts: np.ndarray, floor: Plane) -> int:
         if abs(np.percentile(floor.distance(pts[mask]), 1)) < STANDS_WITHIN:
             count += int(mask.sum())
     return count
+
+
+def border_cut(mask: np.ndarray, z: np.ndarray, focal: float) -> float:
+    """The widest stretch (m) along which the image border cuts an object (its pixels on the border, in
+    runs, each as long as its pixels are wide at their depth): 0 where it does not reach the border, a few
+    cm where only legs reach out of view, far more where the border cuts through its body."""
+    widest = 0.0
+    for line, depth in ((mask[0], z[0]), (mask[-1], z[-1]), (mask[:, 0], z[:, 0]), (mask[:, -1], z[:, -1])):
+        idx = np.flatnonzero(line)
+        for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if len(idx) else []:
+            widest = max(widest, len(run) * float(np.nanmedian(depth[run])) / focal)
+    return widest
 
 
 def _touches_border(mask: np.ndarray) -> bool:
