@@ -298,8 +298,8 @@ def stool(rng: Rng) -> Solid:
     """A stool: a round or square seat, low or bar height, on three or four legs with a ring of rungs, or
     on a pedestal; sometimes a low back."""
     h = rng.choice([rng.uniform(0.42, 0.5), rng.uniform(0.6, 0.8)])
-    w = rng.uniform(0.3, 0.45)
-    seat, t, _ = _seat(rng, w, w, h, soft=rng.random() < 0.3)
+    w = rng.uniform(0.3, 0.4)  # wider and thin, a bar stool's square seat looked like a side table
+    seat, t, _ = _seat(rng, w, w, h, soft=rng.random() < 0.5)
     parts = [seat]
     if rng.random() < 0.75:
         n, r, splay = int(rng.choice([3, 4])), rng.uniform(0.012, 0.022), rng.uniform(0.0, 0.1)
