@@ -167,7 +167,7 @@ def test_objects_cut_by_the_border_are_named_and_fitted_only_when_picked(monkeyp
     labels = np.zeros((20, 30), int)
     labels[0:15, 0:14] = 1  # touches the left border; it would stand out more than object 2
     labels[12:18, 10:20] = 2
-    seg = Segmentation(labels, np.zeros((20, 30, 3)), None, [], [Segment(1, 150, np.zeros(3), True), Segment(2, 60, np.zeros(3), False)])
+    seg = Segmentation(labels, np.zeros((20, 30, 3)), None, [], [Segment(1, 150, np.zeros(3), True, cut=0.5), Segment(2, 60, np.zeros(3), False)])  # cut along 0.5 m
     said = []
     assert [s.label for s in pick_segments(seg, "prominent", said.append)] == [2]
     assert "object 1" in said[0] and "cut by the image border" in said[0]
