@@ -104,3 +104,18 @@ def test_objects_taller_than_the_model_holds_are_skipped_unless_picked():
     assert [s.label for s in pick_segments(seg, "all", warn=notes.append)] == [1]
     assert any("taller than what the model holds" in n for n in notes)
     assert [s.label for s in pick_segments(seg, [(45, 15)], warn=notes.append)] == [2]  # picked: fitted anyway
+
+
+def test_what_one_shape_of_a_model_is_called():
+    """'not a chair' for a model of chairs, 'not a seat' for the seating family's."""
+    from types import SimpleNamespace
+
+    from core.scans.completion import category
+
+    class Table(list):  # a LatentTable's len() and names
+        names = property(lambda self: list(self))
+
+    assert category(SimpleNamespace(info={}, latents=Table(["chairs_00001"]))) == "chair"
+    assert category(SimpleNamespace(info={}, latents=Table(["seating_00007"]))) == "seat"
+    assert category(SimpleNamespace(info={"category": "sofas"}, latents=Table([]))) == "sofa"
+    assert category(SimpleNamespace(info={}, latents=Table([]))) == "shape"

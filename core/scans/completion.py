@@ -474,10 +474,14 @@ def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[S
     return found
 
 
+NOUNS = {"seating": "seat"}  # categories whose one shape is not the category's name less its s
+
+
 def category(bundle: Bundle) -> str:
-    """What the model's shapes are (its bundle's ``category``, else its shapes' names: chairs_00001 -> chair)."""
-    name = bundle.info.get("category") or (bundle.latents.names[0].rsplit("_", 1)[0] if len(bundle.latents) else "")
-    return str(name).removesuffix("s") or "shape"
+    """What one of the model's shapes is (its bundle's ``category``, else its shapes' names: chairs_00001 ->
+    chair, seating_00001 -> seat), as in "not a chair"."""
+    name = str(bundle.info.get("category") or (bundle.latents.names[0].rsplit("_", 1)[0] if len(bundle.latents) else ""))
+    return NOUNS.get(name, name.removesuffix("s")) or "shape"
 
 
 PROMINENT_TRIES = 3  # objects fitted, by prominence, to find the most prominent one the model knows
