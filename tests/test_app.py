@@ -200,9 +200,7 @@ def test_cancelled_fit_changes_nothing(window, qtbot):
 def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypatch):
     import imageio.v3 as iio
 
-    from app import optimize
-
-    from app import main_window
+    from app import main_window, optimize
 
     wait_for_mesh(qtbot, window, 64)
     asked = []  # File > Open scan starts in the sample scans the first time, then where the last scan was

@@ -76,8 +76,7 @@ def four_legs(rng: Rng) -> Solid:
         for sz in (-1, 1):
             foot = np.array([sx * (xs + splay), 0.0, sz * (zs + splay)])
             top = np.array([sx * xs, h - t / 2, sz * zs])
-            parts.append(rod(foot, top, r, square) if square else
-                         Solid.cylinder(float(np.linalg.norm(top - foot)), r * taper, r, SEGMENTS).transform(_frame(foot, top)))
+            parts.append(rod(foot, top, r, square, start_radius=None if square else r * taper))
     stretch = rng.choice(["none", "h", "box", "front"], p=[0.35, 0.25, 0.25, 0.15])
     if stretch != "none":
         y = rng.uniform(0.12, 0.25)
@@ -96,15 +95,6 @@ def four_legs(rng: Rng) -> Solid:
     if rng.random() < 0.25 and not round_seat:
         parts += _arms(rng, w, d, h, r)
     return union(parts)
-
-
-def _frame(p0, p1) -> list[list[float]]:
-    """The 3x4 affine taking the z axis from ``p0`` to ``p1`` (``rod``'s frame, for manifold3d's transform)."""
-    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-    z = (p1 - p0) / np.linalg.norm(p1 - p0)
-    x = np.cross([1.0, 0, 0] if abs(z[0]) < 0.9 else [0, 1.0, 0], z)
-    x /= np.linalg.norm(x)
-    return np.column_stack([x, np.cross(z, x), z, p0]).tolist()
 
 
 def _arms(rng: Rng, w: float, d: float, h: float, r: float) -> list[Solid]:

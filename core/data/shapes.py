@@ -178,12 +178,20 @@ CATEGORIES: dict[str, Callable[[np.random.Generator], Solid]] = {"chairs": chair
                                                                   "seating": seating.seating}
 
 
+NOUNS = {"seating": "seat"}  # categories whose one shape is not the category's name less its s
+
+
+def singular(category: str) -> str:
+    """What one shape of ``category`` is called: chairs -> chair, seating -> seat."""
+    return NOUNS.get(category, category.removesuffix("s"))
+
+
 def shape_kind(category: str, seed: int) -> str:
     """What shape ``(category, seed)`` is: a seating kind (``seating.kind``, from the seed alone), else the
     category's own name in the singular."""
     if category == "seating":
         return seating.kind(_rng(category, seed))
-    return category.rstrip("s")
+    return singular(category)
 
 
 def _rng(category: str, seed: int) -> np.random.Generator:

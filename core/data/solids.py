@@ -13,15 +13,15 @@ def box(size, center) -> Solid:
     return Solid.cube(tuple(float(s) for s in size), center=True).translate(tuple(float(c) for c in center))
 
 
-def rod(p0, p1, radius: float, square: bool = False) -> Solid:
-    """A cylinder (or square bar) from p0 to p1."""
+def rod(p0, p1, radius: float, square: bool = False, start_radius: float | None = None) -> Solid:
+    """A cylinder (or square bar) from p0 to p1; round, it may taper from ``start_radius`` at p0 (a turned leg)."""
     p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
     axis = p1 - p0
     length = float(np.linalg.norm(axis))
     if square:
         base = Solid.cube((2 * radius, 2 * radius, length), center=False).translate((-radius, -radius, 0.0))
     else:
-        base = Solid.cylinder(length, radius, radius, SEGMENTS)
+        base = Solid.cylinder(length, radius if start_radius is None else start_radius, radius, SEGMENTS)
     z = axis / length
     helper = np.array([1.0, 0, 0]) if abs(z[0]) < 0.9 else np.array([0, 1.0, 0])
     x = np.cross(helper, z)

@@ -20,6 +20,7 @@ from core.fit.latent import FitData, FitResult, best_starts, fit, nearest_code
 from core.mesh.meshing import SurfaceMesh, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from core.data.samples import normalize
+from core.data.shapes import singular
 from .scan import (Camera, Scan, add_noise, back_project, drop_flying_pixels, posed_samples, silhouette_free_space,
                    sim3_scale, smooth_surface, sticking_out)
 from .check import HEIGHT, FitCheck, check_fit
@@ -474,14 +475,11 @@ def fit_segments(bundle: Bundle, scan: Scan, seg: Segmentation, segments: list[S
     return found
 
 
-NOUNS = {"seating": "seat"}  # categories whose one shape is not the category's name less its s
-
-
 def category(bundle: Bundle) -> str:
     """What one of the model's shapes is (its bundle's ``category``, else its shapes' names: chairs_00001 ->
     chair, seating_00001 -> seat), as in "not a chair"."""
     name = str(bundle.info.get("category") or (bundle.latents.names[0].rsplit("_", 1)[0] if len(bundle.latents) else ""))
-    return NOUNS.get(name, name.removesuffix("s")) or "shape"
+    return singular(name) or "shape"
 
 
 PROMINENT_TRIES = 3  # objects fitted, by prominence, to find the most prominent one the model knows

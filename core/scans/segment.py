@@ -202,8 +202,9 @@ def segment_scan(depth: np.ndarray, camera: Camera, *, min_pixels: int = 300, ma
     segments = []
     for k in range(1, labels.max() + 1):
         mask = labels == k
-        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), _touches_border(mask), hidden_share(pts, mask),
-                                _standing_on(pts[mask], floor, supports), border_cut(mask, pts[..., 2], camera.fx)))
+        cut = border_cut(mask, pts[..., 2], camera.fx)
+        segments.append(Segment(k, int(mask.sum()), pts[mask].mean(0), cut > 0, hidden_share(pts, mask),
+                                _standing_on(pts[mask], floor, supports), cut))
     labels = np.where(valid, labels, -1)
     return Segmentation(labels, pts, floor, planes, segments, source, [t.plane for t in supports])
 
@@ -298,7 +299,6 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
     tried = np.zeros(len(flat), bool)  # near a rejected proposal: not drawn from again (its points stay free)
     below = None  # points far below the floor found (a support's height at least): a lower floor is looked for there
     for _ in range(3 * max_planes):  # RANSAC proposals; most are kept only if they pass the tests below
-        idx = np.flatnonzero(free)
         lower = below is not None and (free & ~tried & below).sum() >= 3 * min_pixels
         pool = np.flatnonzero(free & ~tried & below if lower else free & ~tried)
         below = None  # one look below each floor found
@@ -322,7 +322,7 @@ def _planes(pts: np.ndarray, valid: np.ndarray, down: np.ndarray, max_planes: in
             continue
         on = _largest_patch(valid, near, pts, focal)  # one connected sheet, not everything near an infinite plane
         span = np.ptp(flat[on] - np.outer(flat[on] @ normal, normal), axis=0).max() if on.any() else 0.0
-        if on.sum() < min_plane_share * len(idx) or span < plane_extent:
+        if on.sum() < min_plane_share * free.sum() or span < plane_extent:
             # a rejected proposal removes nothing, but is not proposed again: a table top nearer than the
             # floor, too small for a plane, was drawn every time and hid the floor below it (real kitchen frames)
             tried |= near
@@ -362,13 +362,6 @@ def border_cut(mask: np.ndarray, z: np.ndarray, focal: float) -> float:
         for run in np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1) if len(idx) else []:
             widest = max(widest, len(run) * float(np.nanmedian(depth[run])) / focal)
     return widest
-
-
-def _touches_border(mask: np.ndarray) -> bool:
-    """Is the segment cut by the image border (the object may be partly out of view)?"""
-    rows, cols = np.nonzero(mask)
-    H, W = mask.shape
-    return bool(rows.min() == 0 or cols.min() == 0 or rows.max() == H - 1 or cols.max() == W - 1)
 
 
 def hidden_share(pts: np.ndarray, mask: np.ndarray) -> float:
