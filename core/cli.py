@@ -11,6 +11,7 @@ import numpy as np
 from .fileio import DataError, flush_denormals
 from .jobs import describe
 from .scans.scan import DEPTH_FORMATS
+from .scans.sequence import POSE_FORMATS
 
 
 def cmd_synth(a) -> None:
@@ -217,6 +218,9 @@ def cmd_complete(a) -> None:
     from .scans.scan import load_scan
 
     bundle = open_model(a.model)
+    if len(a.scans) > 1 or Path(a.scans[0]).is_dir() or a.poses:
+        return _complete_sequence(a, bundle)
+    a.scan = a.scans[0]
     scan = load_scan(a.scan, camera=a.intrinsics, depth_scale=a.depth_scale, depth_format=a.depth_format)
     scene = scan.camera_to_model is None or a.all_objects or a.object
     _check_output(Path(a.output), Path(a.scan) if scene else None)  # before minutes of fitting
@@ -230,6 +234,69 @@ def cmd_complete(a) -> None:
         write_code_file(c.result.code, a.code)
     print(f"{a.scan}: {a.method} fit in {c.result.seconds:.2f} s, {c.result.iterations} iterations, "
           f"loss {c.result.losses[-1]:.5f} -> {a.output}")
+
+
+def _frame_pixel(text: str) -> tuple[str, tuple[int, int]]:
+    frame, sep, pixel = text.rpartition(":")
+    if not sep:
+        raise ValueError(f"--object of a sequence is FRAME:U,V, a frame's file name and a pixel in it (got {text!r})")
+    return frame, _pixel(pixel)
+
+
+def _complete_sequence(a, bundle) -> None:
+    """Several frames with camera poses: objects found across the frames, one fit each over every frame that
+    sees it; meshes in the world frame, a JSON with each object's pose in the world and in every camera."""
+    import json
+
+    from tqdm import tqdm
+
+    from .fileio import atomic_write
+    from .mesh.meshing import export_mesh
+    from .scans.completion import category
+    from .scans.fusion import complete_sequence
+    from .scans.sequence import BYTES_PER_PIXEL, load_sequence
+
+    out = Path(a.output)
+    _check_output(out, None)
+    seq = load_sequence(a.scans, a.poses, a.intrinsics, a.depth_scale, a.depth_format, a.stride, a.max_frames,
+                        a.invert_poses, warn=tqdm.write)
+    cam = seq.scans[0].camera
+    print(f"{len(seq)} keyframes ({BYTES_PER_PIXEL * cam.width * cam.height * len(seq) / 2**20:.0f} MB held), "
+          f"poses checked: the frames agree")
+    which = "all" if a.all_objects else "prominent"
+    if a.object:
+        if len(a.object) > 1:
+            raise ValueError("a sequence takes one --object FRAME:U,V")
+        name, pixel = _frame_pixel(a.object[0])
+        names = seq.names()
+        matches = [k for k, n in enumerate(names) if n == Path(name).name or Path(n).stem.startswith(Path(name).stem)]
+        if not matches:
+            raise ValueError(f"--object {a.object[0]}: no keyframe {name!r} (keyframes: {', '.join(names[:6])}...)")
+        which = (matches[0], pixel)
+    with tqdm(total=100, desc="frames, pose and shape", unit="%", disable=None) as bar:
+        def progress(f, _fit):
+            bar.update(round(100 * f) - bar.n)
+
+        segs, floor, fused = complete_sequence(bundle, seq, which, a.res, progress=progress, warn=tqdm.write)
+    several = a.all_objects or len(fused) > 1
+    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(fused))]
+    for obj, path in zip(fused, paths):
+        if obj.mesh.is_empty:
+            raise ValueError(f"an object's fitted code has no surface ({path.name})")
+        export_mesh(obj.mesh, path)
+    meta = {"frames": [str(s.source) for s in seq.scans], "camera_to_world": [t.tolist() for t in seq.camera_to_world],
+            "frame": "world (the poses' frame), in metres",
+            "floor": {"normal": floor.normal.tolist(), "offset": floor.offset},
+            "objects": [{"mesh": p.name, **o.summary(seq, segs)} for o, p in zip(fused, paths)]}
+    atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
+    for obj, path in zip(fused, paths):
+        check = obj.found.check
+        verdict = "" if check is None or check.known else f" NOT a {category(bundle)} (score {check.score:.2f})"
+        print(f"object seen in {len(obj.views)} frame(s): scale {obj.found.scale:.3f}, loss {obj.found.fit.loss:.4f}, "
+              f"{obj.found.fit.seconds:.1f} s, nearest {obj.found.nearest}{verdict} -> {path}")
+    if not fused:
+        print("nothing to fit (the reasons above)")
+    print(f"poses, codes and losses: {out.with_suffix('.json')}")
 
 
 def _check_output(out: Path, scan: Path | None) -> None:
@@ -477,7 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("complete", help="complete a shape from one depth scan: posed, or the objects of a sensor's scan without a pose")
     s.add_argument("model")
-    s.add_argument("scan", help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON, or with --intrinsics")
+    s.add_argument("scans", nargs="+", metavar="SCAN",
+                   help="depth image (PNG16/TIFF/EXR/NPY/NPZ) with its sidecar JSON, or with --intrinsics; several "
+                        "frames of one scene with --poses, or a sequence's folder (its depth images, poses and "
+                        "intrinsics found: 7-Scenes/BundleFusion frame-*.depth.png + frame-*.pose.txt, ScanNet depth/ + "
+                        "pose/, TUM depth.txt + groundtruth.txt, Redwood/ICL depth/ + .log, a sensor.json)")
     s.add_argument("--intrinsics", metavar="FX,FY,CX,CY",
                    help="the depth camera's intrinsics in pixels, or a file holding them (JSON as in a sidecar or "
                         "Open3D, or a 3x3 K matrix): for an image without a sidecar; wins over the sidecar's")
@@ -495,7 +566,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--code", help="also write the fitted code (.npy or .pth)")
     s.add_argument("--all-objects", action="store_true",
                    help="no pose: fit every object found (OUT_0.ply, OUT_1.ply, ...; default: the most prominent: large and near the image centre)")
-    s.add_argument("--object", action="append", metavar="U,V", help="no pose: fit the object under this pixel (repeatable)")
+    s.add_argument("--object", action="append", metavar="U,V",
+                   help="no pose: fit the object under this pixel (repeatable); of a sequence FRAME:U,V, the pixel of "
+                        "one frame (its file name)")
+    s.add_argument("--poses", help="the frames' camera poses, camera-to-world (x_world = T x_camera, OpenCV axes, "
+                                   "metres): " + "; ".join(f"{k}: {v}" for k, v in POSE_FORMATS.items()) +
+                                   "; frames whose depths disagree by a median of more than 10 cm once the poses "
+                                   "are applied are refused")
+    s.add_argument("--invert-poses", action="store_true", help="the pose file holds world-to-camera transforms")
+    s.add_argument("--stride", type=int, default=1, help="of a sequence, every N-th frame")
+    s.add_argument("--max-frames", type=int, default=30,
+                   help="of a sequence, at most M keyframes spread over it (each holds ~11 MB at 640x480)")
     s.add_argument("-o", "--output", required=True,
                    help="mesh file; without a camera pose the mesh is in the camera frame and a JSON beside it holds "
                         "each object's pose, scale, code, loss and nearest training shape")
@@ -505,9 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--data", help="data folder (default: the model's training data source)")
     s.add_argument("--experiments", nargs="+", default=["known", "unknown", "completion", "noise", "interpolation"],
-                   choices=["known", "unknown", "completion", "noise", "interpolation", "scenes", "real-shapes", "real"],
+                   choices=["known", "unknown", "completion", "noise", "interpolation", "scenes", "real-shapes", "real",
+                            "real-sequence"],
                    help="scenes (not run by default, ~30 min): pose-free completion in rendered sensor scenes; "
-                        "real-shapes: raw meshes of --meshes, prepared and fitted here; real: real sensor frames of --frames")
+                        "real-shapes: raw meshes of --meshes, prepared and fitted here; real: real sensor frames of --frames; "
+                        "real-sequence: real's sequence mode, a chair fitted from 1, 3, 5 posed frames, scored in others")
     s.add_argument("--meshes", help="real-shapes: folder of raw meshes (any soup; ShapeNet layouts too)")
     s.add_argument("--frames", help="real: folder with a sub-folder per sensor, each with a sensor.json (intrinsics, depth files)")
     s.add_argument("--labels", help="real: JSON of chair boxes per frame ({'frames': {'FOLDER/FILE': {'chairs': [{'box': [x0, y0, x1, y1]}]}}})")

@@ -434,14 +434,20 @@ def evaluate(bundle: Bundle, data_dir, out_dir, which=("known", "unknown", "comp
              meshes: str | Path | None = None, up: dict[str, str] | None = None, frames: str | Path | None = None,
              labels: str | Path | None = None) -> list[Path]:
     """Run the ``which`` experiments; real-shapes needs ``meshes`` (a folder of raw meshes, ``up`` axes by
-    name), real needs ``frames`` (a folder of sensor folders, ``labels`` its chair boxes; ``real_frames``)."""
+    name), real needs ``frames`` (a folder of sensor folders, ``labels`` its chair boxes; ``real_frames``), and
+    so does its sequence mode, real-sequence (``real_sequence``)."""
     from .real_frames import real
+    from .real_sequence import real_sequence
 
     ctx = Context(bundle, Path(data_dir), Path(out_dir), res, method, count, scene_seed)
-    if "real" in which and frames is None:
-        raise ValueError("--experiments real needs --frames DIR (a folder per sensor, each with a sensor.json)")
+    for name in ("real", "real-sequence"):
+        if name in which and frames is None:
+            raise ValueError(f"--experiments {name} needs --frames DIR (a folder per sensor, each with a sensor.json)")
+    if "real-sequence" in which and labels is None:
+        raise ValueError("--experiments real-sequence needs --labels FILE (the chairs' boxes it is scored in)")
     runs = {**EXPERIMENTS, "real-shapes": lambda ctx: real_shapes(ctx, Path(meshes), up),
-            "real": lambda ctx: real(ctx.bundle, frames, ctx.out_dir, labels, ctx.res, ctx.count)}
+            "real": lambda ctx: real(ctx.bundle, frames, ctx.out_dir, labels, ctx.res, ctx.count),
+            "real-sequence": lambda ctx: real_sequence(ctx.bundle, frames, ctx.out_dir, labels, ctx.res)}
     unknown = [w for w in which if w not in runs]
     if unknown:
         raise ValueError(f"unknown experiments {unknown}; choose from {', '.join(EXPERIMENTS)}")

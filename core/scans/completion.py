@@ -259,6 +259,29 @@ def floor_height(seg: Segmentation, s: Segment) -> float | None:
     return observed_height(seg.points[seg.labels == s.label], seg.floor.normal, seg.floor.offset)
 
 
+def standing_segments(seg: Segmentation, warn: Callable[[str], None] = print) -> list[Segment]:
+    """The segments that may be what the model holds: standing on the floor found (not on a table, reaching
+    ``STANDS`` above it), no smaller than ``TOO_SMALL`` and no taller than ``TOO_TALL``; the others are named."""
+    standing = []
+    for s in seg.segments:
+        height = floor_height(seg, s)
+        if s.on_support is not None:
+            warn(f"object {s.label} at pixel {segment_pixel(seg, s)} stands on a surface {s.on_support:.2f} m above "
+                 f"the floor (a table or shelf), not on the floor: skipped")
+        elif height is not None and height < STANDS:
+            warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
+                 f"is {height:+.2f} m from it): skipped")
+        elif (size := extent(seg, s)) < TOO_SMALL:
+            warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
+                 f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
+        elif height is not None and height > TOO_TALL:
+            warn(f"object {s.label} at pixel {segment_pixel(seg, s)} reaches {height:.2f} m above the floor, taller "
+                 f"than what the model holds: skipped (pick it by its pixel to fit it anyway)")
+        else:
+            standing.append(s)
+    return standing
+
+
 def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "prominent",
                   warn: Callable[[str], None] = print) -> list[Segment]:
     """``prominent``: the object not cut by the image border that stands out most (``prominence``);
@@ -274,23 +297,7 @@ def pick_segments(seg: Segmentation, which: str | list[tuple[int, int]] = "promi
     if isinstance(which, str):
         if which not in ("prominent", "all"):
             raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or pixels)")
-        standing = []
-        for s in seg.segments:
-            height = floor_height(seg, s)
-            if s.on_support is not None:
-                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} stands on a surface {s.on_support:.2f} m above "
-                     f"the floor (a table or shelf), not on the floor: skipped")
-            elif height is not None and height < STANDS:
-                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} does not stand on the floor found (its top "
-                     f"is {height:+.2f} m from it): skipped")
-            elif (size := extent(seg, s)) < TOO_SMALL:
-                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} is {size:.2f} m across, too small to be "
-                     f"what the model holds: skipped (pick it by its pixel to fit it anyway)")
-            elif height is not None and height > TOO_TALL:
-                warn(f"object {s.label} at pixel {segment_pixel(seg, s)} reaches {height:.2f} m above the floor, taller "
-                     f"than what the model holds: skipped (pick it by its pixel to fit it anyway)")
-            else:
-                standing.append(s)
+        standing = standing_segments(seg, warn)
         whole = [s for s in standing if not s.cut_off]
         score = {s.label: prominence(seg, s) for s in standing}
         best = max(whole, key=lambda s: score[s.label], default=None)
@@ -364,6 +371,25 @@ def object_pose(mesh: SurfaceMesh, model_to_camera: np.ndarray) -> np.ndarray:
     return model_to_camera @ frame
 
 
+@dataclass
+class ObjectView:
+    """One object's points in one depth image, camera frame, as its fits use them."""
+    sensor: tuple[np.ndarray, np.ndarray]  # the sensor's points and pixel normals, flying pixels dropped
+    smoothed: tuple[np.ndarray, np.ndarray]  # the same surface denoised (``smooth_surface``)
+    noise: float  # the depth noise measured there (m)
+    outline: np.ndarray  # (H, W) bool: the object's pixels
+    outside: np.ndarray  # (n, 3) points the camera saw to be outside it (``silhouette_free_space``)
+
+
+def object_view(seg: Segmentation, outline: np.ndarray, normals: np.ndarray) -> ObjectView:
+    """The points of the pixels ``outline`` of a segmented scan (``normals``: the scan's pixel normals)."""
+    mask = outline & np.isfinite(normals).all(-1)
+    sensor = drop_flying_pixels(seg.points[mask], normals[mask])
+    points, smoothed, noise = smooth_surface(seg.points[mask], normals[mask])
+    outside = silhouette_free_space(seg.points, outline, margin=3 * noise + 0.02)
+    return ObjectView(sensor, (points, smoothed), noise, outline, outside)
+
+
 def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np.ndarray, res: int = 128,
                 height: float | None = None, progress: Callable[[float, ObjectFit | None], None] | None = None,
                 cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print,
@@ -371,12 +397,9 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     """Pose and shape of one segment; the mesh comes back in the camera's frame. ``progress`` gets the
     fraction done and the best fit so far (None once it is being meshed). With the scan's ``camera`` the
     fit is checked against what the sensor saw (``FoundObject.check``)."""
-    mask = (seg.labels == segment.label) & np.isfinite(normals).all(-1)
-    sensor = drop_flying_pixels(seg.points[mask], normals[mask])
-    points, normals, noise = smooth_surface(seg.points[mask], normals[mask])
+    view = object_view(seg, seg.labels == segment.label, normals)
+    sensor, (points, normals), noise, outline, outside = view.sensor, view.smoothed, view.noise, view.outline, view.outside
     up, offset = floor_of(seg, sensor[0], warn)
-    outline = seg.labels == segment.label
-    outside = silhouette_free_space(seg.points, outline, margin=3 * noise + 0.02)
 
     def judge_at(model_to_camera: np.ndarray) -> Callable[[torch.Tensor], float]:
         """How far a code's shape, placed there, sticks out of the segment's outline (``outline_judge``)."""

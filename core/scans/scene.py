@@ -98,22 +98,44 @@ def _camera_pose(rng: np.random.Generator, target_xz: np.ndarray) -> np.ndarray:
 def render_scene(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0, camera: Camera | None = None,
                  noise: bool = True) -> SceneRender:
     """Place ``meshes`` (normalised, canonical pose) in a random room and ray-cast a depth image."""
+    return render_sweep(meshes, names, seed, camera, noise, views=1)[0]
+
+
+def render_sweep(meshes: list[trimesh.Trimesh], names: list[str], seed: int = 0, camera: Camera | None = None,
+                 noise: bool = True, views: int = 3, spread: float = 120.0) -> list[SceneRender]:
+    """``render_scene`` from ``views`` cameras at one height and distance, their azimuths spread over
+    ``spread`` degrees around the objects: a sensor's sweep of one room, each frame with its true
+    camera-to-world pose (``SceneRender.camera_to_world``)."""
     rng = np.random.default_rng(seed)
     camera = camera or sensor_camera()
     poses = _place(meshes, rng)
     objects = [m.copy().apply_transform(p) for m, p in zip(meshes, poses)]
-    cam = _camera_pose(rng, np.mean([p[:3, 3][[0, 2]] for p in poses], axis=0))
-    room = _room(rng, np.array([p[:3, 3] for p in poses]), cam[:3, 3])
+    centre = np.mean([p[:3, 3][[0, 2]] for p in poses], axis=0)
+    first = _camera_pose(rng, centre)
+    room = _room(rng, np.array([p[:3, 3] for p in poses]), first[:3, 3])
     everything = trimesh.util.concatenate(objects + room)
     owner = np.concatenate([np.full(len(m.faces), k + 1) for k, m in enumerate(objects)] +
                            [np.zeros(len(m.faces), int) for m in room])
-    depth, tri, cos = _cast(everything, camera, cam, rng if noise else None)
-    labels = np.where(tri >= 0, owner[np.maximum(tri, 0)], 0).astype(np.uint8)
-    if noise:
-        depth = sensor_noise(depth, cos, rng)
-    world_to_cam = np.linalg.inv(cam)
-    scene_objects = [SceneObject(n, world_to_cam @ p, k + 1) for k, (n, p) in enumerate(zip(names, poses))]
-    return SceneRender(depth, labels, camera, scene_objects, cam)
+    cams = [first]
+    if views > 1:  # the same eye height and distance, turned about the objects' centre
+        eye, target = first[:3, 3], first[:3, 3] + first[:3, 2] * np.linalg.norm(first[:3, 3][[0, 2]] - centre) / \
+            np.linalg.norm(first[:3, 2][[0, 2]])
+        offset = eye[[0, 2]] - centre
+        cams = []
+        for angle in np.radians(np.linspace(-spread / 2, spread / 2, views)):
+            c, s_ = np.cos(angle), np.sin(angle)
+            xz = centre + np.array([c * offset[0] + s_ * offset[1], -s_ * offset[0] + c * offset[1]])
+            cams.append(looking_at(np.array([xz[0], eye[1], xz[1]]), np.array([centre[0], target[1], centre[1]])))
+    renders = []
+    for cam in cams:
+        depth, tri, cos = _cast(everything, camera, cam, rng if noise else None)
+        labels = np.where(tri >= 0, owner[np.maximum(tri, 0)], 0).astype(np.uint8)
+        if noise:
+            depth = sensor_noise(depth, cos, rng)
+        world_to_cam = np.linalg.inv(cam)
+        scene_objects = [SceneObject(n, world_to_cam @ p, k + 1) for k, (n, p) in enumerate(zip(names, poses))]
+        renders.append(SceneRender(depth, labels, camera, scene_objects, cam))
+    return renders
 
 
 def _cast(mesh: trimesh.Trimesh, camera: Camera, cam_to_world: np.ndarray, rng: np.random.Generator | None):
