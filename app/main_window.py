@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt
@@ -13,17 +14,20 @@ import torch
 import numpy as np
 
 from core.model.bundle import RESOURCES, Bundle, open_model
+from core.scans.scan import Scan, load_depth, sidecar_path
 from core.scans.completion import category, fit_completion, fit_segments
 from core.fileio import flush_denormals
 from core.fit.latent import nearest_code
 from core.mesh.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.evaluation.metrics import chamfer, sample_surface
 from core.model.decoder import LatentTable
+from core.scans.fusion import FusedObject, find_scene, fit_objects
 from core.scans.segment import segment_scan
+from core.scans.sequence import load_sequence, sensor_settings
 
 from .explore import ExplorePanel
 from .exports import Exporter
-from .optimize import SCAN_SUFFIXES, OptimizePanel, open_scan_interactive
+from .optimize import SCAN_SUFFIXES, CameraDialog, OptimizePanel, open_scan_interactive
 from .thumbnails import Thumbnails
 from .viewer import Viewer
 from .workers import JobService, MeshService
@@ -71,6 +75,7 @@ class MainWindow(QMainWindow):
         self._scene_poses: dict[int, np.ndarray] = {}  # mesh request id -> model-to-camera of a live scene fit
         self._scene_fit = False
         self._shown_before_fit: SurfaceMesh | None = None
+        self.world_meshes: SurfaceMesh | None = None  # a sequence's fitted objects, world frame (what export writes)
         self.fitted: tuple[str, torch.Tensor] | None = None
         self._evaluate_next_full_mesh = False
         self.scorer = JobService(self)  # Chamfer of a fit to the scan's ground truth (~40 ms: not on the GUI thread)
@@ -106,6 +111,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Open model…", self.ask_open_model, QKeySequence.Open)
         self._action(file_menu, "Open official &experiment folder…", self.ask_open_experiment)
         self._action(file_menu, "Open &scan…", self.ask_open_scan, "Ctrl+D")
+        self._action(file_menu, "Open scan se&quence folder…", self.ask_open_sequence)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._action(file_menu, "&Export mesh…", self.ask_export, "Ctrl+E")
         self._action(file_menu, "Export interpolation &sequence…", self.ask_export_sequence)
@@ -172,10 +178,52 @@ class MainWindow(QMainWindow):
 
     def ask_open_scan(self) -> None:
         patterns = " ".join(f"*{s}" for s in SCAN_SUFFIXES)
-        path, _ = QFileDialog.getOpenFileName(self, "Open depth scan", self.scan_folder(),
-                                              f"Depth images ({patterns});;All files (*)")
-        if path:
-            self.open_scan(path)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open depth scan (several: frames of one scene, with poses)",
+                                                self.scan_folder(), f"Depth images ({patterns});;All files (*)")
+        if len(paths) > 1:
+            self.open_sequence(paths)
+        elif paths:
+            self.open_scan(paths[0])
+
+    def ask_open_sequence(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a sequence's folder (depth frames, poses, intrinsics)",
+                                                  self.scan_folder())
+        if folder:
+            self.open_sequence([folder])
+
+    def open_sequence(self, paths: list[str]) -> bool:
+        """Several frames of one scene with camera poses (a folder, or files beside their poses): read and
+        checked (``sequence.load_sequence``), segmented and their objects joined across frames in a worker.
+        Without intrinsics in the folder or the frames' sidecars, the camera dialog asks for them."""
+        first = Path(paths[0])
+        folder = first if first.is_dir() else first.parent
+        camera, depth_scale = None, None
+        frames = [first] if not first.is_dir() else sorted(p for p in first.rglob("*") if p.suffix.lower() in SCAN_SUFFIXES)
+        if not sensor_settings(folder) and frames and not sidecar_path(frames[0]).is_file():
+            try:
+                depth = load_depth(frames[0])
+            except Exception as e:
+                self.error("Cannot open the sequence", f"{frames[0]}\n\n{e}")
+                return False
+            dialog = CameraDialog(frames[0], depth.shape[1], depth.shape[0], self, sensor_only=True)
+            if dialog.exec() != CameraDialog.Accepted:
+                return False
+            camera, depth_scale = dialog.camera(), dialog.depth_scale.value() or None
+        poses = None if first.is_dir() else folder
+        self.settings.setValue("scan_folder", str(folder.resolve()))
+        self._request += 1
+        self.segmenter.cancel()
+        self.segmenter.wait()
+        self.optimize_dock.raise_()
+        self.optimize.result_label.setText("reading the frames, checking their poses, finding the objects…")
+        self.world_meshes = None
+
+        def job(progress, cancelled):
+            seq = load_sequence(paths, poses, camera, depth_scale, warn=lambda m: None)
+            return find_scene(seq, warn=lambda m: None), folder.name
+
+        self.segmenter.start(job)
+        return True
 
     def open_scan(self, path: str) -> bool:
         try:
@@ -200,6 +248,16 @@ class MainWindow(QMainWindow):
         return True
 
     def _on_segmented(self, payload) -> None:
+        if not isinstance(payload[0], Scan):  # a sequence's scene
+            scene, name = payload
+            cam = scene.sequence.scans[0].camera
+            self.optimize.set_sequence(scene, name)
+            self.optimize.result_label.setText("")
+            self.viewer.set_mesh(join_meshes([]))
+            self.viewer.set_scan_frame(True, (cam.width / 2 / cam.fx, cam.height / 2 / cam.fy))
+            self._show_scene()
+            self.viewer.reset_camera()
+            return
         scan, seg = payload
         if scan is not self.optimize.scan:
             return  # another scan was opened meanwhile
@@ -209,15 +267,17 @@ class MainWindow(QMainWindow):
         self.viewer.reset_camera()  # frame the scene's points
 
     def _show_scene(self) -> None:
-        if self.optimize.scene is not None:
+        if self.optimize.scene is not None or self.optimize.sequence is not None:
             points, colors, _ = self.optimize.scene_points()
             self.viewer.set_points(points, colors)
 
     def start_fit(self) -> None:
+        if self.fitter.running:
+            return
+        if self.bundle is not None and self.optimize.sequence is not None:
+            return self._start_sequence_fit()
         if self.bundle is None or self.optimize.scan is None:
             self.error("Nothing to fit", "Open a depth scan first (File ▸ Open scan, or drop one on the window).")
-            return
-        if self.fitter.running:
             return
         if self.optimize.scan.camera_to_model is None:
             return self._start_scene_fit()
@@ -251,6 +311,31 @@ class MainWindow(QMainWindow):
 
         self.fitter.start(job)
 
+    def _start_sequence_fit(self) -> None:
+        """Each chosen object of a sequence fitted over every frame that sees it; meshes shown from the first
+        frame's camera, exported in the world frame."""
+        scene, chosen = self.optimize.sequence, self.optimize.chosen_labels()
+        if not chosen:
+            self.error("Nothing to fit", "Click an object in the view or the list (Ctrl-click for several).")
+            return
+        self.optimize.fitting(True)
+        self._shown_before_fit = self.viewer.mesh
+        self._scene_fit = True
+        bundle, res = self.bundle, self.explore.res()
+        first = np.linalg.inv(scene.sequence.camera_to_world[0])
+        objects = [scene.objects[k] for k in chosen]
+
+        def job(progress, cancelled):
+            fitted = []
+            for k, obj in enumerate(objects):  # the live preview needs each object's first camera
+                shown = first @ scene.sequence.camera_to_world[obj.anchor.frame]
+                report = (lambda f, fit, k=k, shown=shown: progress(
+                    ("scene", (k + f) / len(objects), None if fit is None else replace(fit, model_to_camera=shown @ fit.model_to_camera))))
+                fitted += fit_objects(bundle, scene, [obj], res, report, cancelled, warn=lambda m: None)
+            return [(k, o) for k, o in zip(chosen, fitted)]
+
+        self.fitter.start(job)
+
     def _on_fit_progress(self, payload) -> None:
         if payload[0] == "scene":
             _, fraction, fit = payload
@@ -269,13 +354,28 @@ class MainWindow(QMainWindow):
     def _on_fit_done(self, result) -> None:
         self.optimize.fitting(False)
         self.optimize.progress.setValue(self.optimize.progress.maximum())
+        if isinstance(result, list) and result and isinstance(result[0], tuple):  # a sequence's objects
+            self._scene_fit, self._scene_poses = False, {}
+            self._request += 1
+            first = np.linalg.inv(self.optimize.sequence.sequence.camera_to_world[0])
+            fused: list[FusedObject] = [o for _, o in result]
+            self.world_meshes = join_meshes([o.mesh for o in fused])
+            self.viewer.set_mesh(join_meshes([o.mesh.moved(first) for o in fused]))
+            kind = category(self.bundle)
+            self.optimize.mark_checked({k: o.found.check for k, o in result if o.found.check is not None}, kind)
+            self.optimize.result_label.setText("\n".join(
+                f"object {k + 1}: {len(o.views)} frames, scale {o.found.scale:.3f}, loss {o.found.fit.loss:.4f}, "
+                f"{o.found.fit.seconds:.1f} s; nearest training shape {o.found.nearest}"
+                + ("" if o.found.check is None or o.found.check.known else f"; NOT a {kind} (score {o.found.check.score:.2f})")
+                for k, o in result) + "\nFile ▸ Export mesh writes them in the world frame of the poses.")
+            return
         if isinstance(result, list):  # a scene's objects, meshed in its camera frame
             self._scene_fit = False
             self._request += 1  # a live preview still in flight is stale now
             self._scene_poses = {}
             self.viewer.set_mesh(join_meshes([o.mesh for o in result]))
             kind = category(self.bundle)
-            self.optimize.mark_checked(result, kind)
+            self.optimize.mark_checked({o.segment.label: o.check for o in result if o.check is not None}, kind)
             self.optimize.result_label.setText("\n".join(
                 f"object {o.segment.label}: scale {o.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.iterations} iterations, "
                 f"{o.fit.seconds:.1f} s; nearest training shape {o.nearest}"
@@ -372,8 +472,10 @@ class MainWindow(QMainWindow):
             self.export(path)
 
     def export(self, path: str) -> bool:
+        """The mesh on screen; a sequence's fitted objects in the world frame of its poses."""
+        fused = self.optimize.sequence is not None and self.world_meshes is not None
         try:
-            export_mesh(self.viewer.mesh, path)
+            export_mesh(self.world_meshes if fused else self.viewer.mesh, path)
         except Exception as e:
             self.error("Export failed", f"{path}\n\n{e}")
             return False
@@ -433,6 +535,11 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls()]
+        scans = [p for p in paths if Path(p).suffix.lower() in SCAN_SUFFIXES]
+        if len(scans) > 1 or (len(paths) == 1 and Path(paths[0]).is_dir() and not (Path(paths[0]) / "specs.json").is_file()):
+            self.open_sequence(scans or paths)  # frames of one scene, or a sequence's folder
+            return
         for url in event.mimeData().urls():
             path = url.toLocalFile()
             if Path(path).suffix.lower() in SCAN_SUFFIXES:

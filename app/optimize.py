@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QSpinBox, QVBoxLayout, QWidget)
 
 from core.scans.completion import HIDDEN, noisy, pick_segments
+from core.scans.fusion import SequenceScene
 from core.scans.scan import SENSORS, Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.scans.segment import Segmentation
 
@@ -43,7 +44,8 @@ class CameraDialog(QDialog):
     SENSOR, LOOK_AT = "none: a sensor's scan (find the objects, their poses and shapes)", "look-at, in the model's frame"
     GUESS = "other (a 50° view guessed)"
 
-    def __init__(self, path: Path, width: int, height: int, parent=None):
+    def __init__(self, path: Path, width: int, height: int, parent=None, sensor_only: bool = False):
+        """``sensor_only``: the frames of a sequence, whose poses come with them: no pose is asked."""
         super().__init__(parent)
         self.setWindowTitle(f"Camera for {path.name}")
         guess = Camera.from_fov(width, height, 50.0)
@@ -68,6 +70,9 @@ class CameraDialog(QDialog):
             form.addRow(label, w)
         self.pose_kind.currentTextChanged.connect(self._pose_kind_changed)
         self._pose_kind_changed(self.pose_kind.currentText())
+        for w in (self.pose_kind, self.az, self.el, self.dist):
+            w.setVisible(not sensor_only)
+            form.labelForField(w).setVisible(not sensor_only)
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -120,7 +125,7 @@ class OptimizePanel(QWidget):
     pointsChanged = Signal(object)  # (n, 3) scan points in the model frame, or None
     startRequested = Signal()
     cancelRequested = Signal()
-    objectsChanged = Signal()  # the chosen objects of a sensor's scene
+    objectsChanged = Signal()  # the chosen objects of a sensor's scene, or the frames shown of a sequence
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -160,6 +165,12 @@ class OptimizePanel(QWidget):
         self.objects.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.objects.setVisible(False)
         self.objects.itemSelectionChanged.connect(self.objectsChanged)
+        # a sequence of frames with poses: its objects (listed once) in ``objects``, its frames here, each toggleable
+        self.sequence: SequenceScene | None = None
+        self.frames = QListWidget()
+        self.frames.setVisible(False)
+        self.frames.itemChanged.connect(lambda _: self.objectsChanged.emit())
+        self._point_ids = np.zeros(0, int)  # of the points shown last: the segment label, or object index
 
         form = QFormLayout()
         form.addRow("Noise", self.noise_kind)
@@ -174,6 +185,7 @@ class OptimizePanel(QWidget):
         layout.addWidget(self.open_button)
         layout.addWidget(self.scan_label)
         layout.addWidget(self.objects, 1)
+        layout.addWidget(self.frames)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
@@ -190,6 +202,7 @@ class OptimizePanel(QWidget):
 
     def set_scan(self, scan: Scan, path: Path) -> None:
         self.scan = scan
+        self.set_sequence(None)
         self.set_scene(None)
         gt = path.with_name(path.stem + "_gt.npy")
         self.truth = np.load(gt) if gt.is_file() else None
@@ -229,9 +242,80 @@ class OptimizePanel(QWidget):
                                     + "".join(f"\n{doubt}" for doubt in (seg.floor_note(), seg.units_doubt()) if doubt))
         self.objectsChanged.emit()
 
-    def mark_checked(self, found: list, category: str) -> None:
-        """After a fit: objects the model does not know (``FoundObject.check``) are greyed, with their score."""
-        checks = {o.segment.label: o.check for o in found if o.check is not None}
+    def set_sequence(self, scene: SequenceScene | None, source: str = "") -> None:
+        """List a sequence's objects, once each, the most prominent chosen, and its frames (all shown); None:
+        no sequence."""
+        self.sequence = scene
+        self.frames.blockSignals(True)
+        self.frames.clear()
+        self.objects.blockSignals(True)
+        self.objects.clear()
+        if scene is not None:
+            self.scan = None
+            self.scene = None
+            names = scene.sequence.names()
+            for k, obj in enumerate(scene.objects):
+                item = QListWidgetItem(f"object {k + 1}: seen in {len(obj.views)} of {len(names)} frames, "
+                                       f"{sum(v.segment.pixels for v in obj.views):,} px")
+                item.setForeground(pg.mkColor(*SEGMENT_COLORS[k % len(SEGMENT_COLORS)]))
+                item.setData(Qt.UserRole, k)
+                self.objects.addItem(item)
+            if self.objects.count():
+                self.objects.item(0).setSelected(True)
+            for name in names:
+                item = QListWidgetItem(name)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked)
+                self.frames.addItem(item)
+            self.scan_label.setText(f"{source}: {len(names)} frames with camera poses, the world frame seen from the "
+                                    f"first; {len(scene.objects)} object(s) found across them. Click one here or in "
+                                    "the view, Ctrl-click several, then Fit: each is fitted over every frame that sees it")
+        self.frames.blockSignals(False)
+        self.objects.blockSignals(False)
+        self.objects.setVisible(scene is not None or self.scene is not None)
+        self.frames.setVisible(scene is not None)
+        self.plot.setVisible(scene is None and self.scene is None)
+        for w in (self.noise, self.noise_kind, self.seed, self.method, self.iterations):
+            w.setEnabled(scene is None and self.scene is None)
+        if scene is not None:
+            self.objectsChanged.emit()
+
+    def shown_frames(self) -> list[int]:
+        return [i for i in range(self.frames.count()) if self.frames.item(i).checkState() == Qt.Checked]
+
+    def sequence_points(self, step: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shown frames' points (every ``step``-th pixel) in the first frame's camera, coloured by object
+        (chosen bright, the others pale, background grey), and each point's object index (-1: background)."""
+        scene = self.sequence
+        first = np.linalg.inv(scene.sequence.camera_to_world[0])
+        chosen = set(self.chosen_labels())
+        points, colors, ids = [], [], []
+        for f in self.shown_frames():
+            seg = scene.segs[f]
+            labels = seg.labels[::step, ::step]
+            valid = labels >= 0
+            owner = np.full(labels.shape, -1)
+            for k, obj in enumerate(scene.objects):
+                for v in obj.views:
+                    if v.frame == f:
+                        owner[labels == v.segment.label] = k
+            T = first @ scene.sequence.camera_to_world[f]
+            pts = seg.points[::step, ::step][valid]
+            points.append(pts @ T[:3, :3].T + T[:3, 3])
+            own = owner[valid]
+            color = np.tile(BACKGROUND_COLOR, (len(own), 1))
+            for k in np.unique(own[own >= 0]):
+                c = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
+                color[own == k] = c if k in chosen else (c * 0.35 + 0.65 * 235).astype(np.uint8)
+            colors.append(color)
+            ids.append(own)
+        if not points:
+            return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, int)
+        return np.concatenate(points).astype(np.float32), np.concatenate(colors), np.concatenate(ids)
+
+    def mark_checked(self, checks: dict, category: str) -> None:
+        """After a fit: objects the model does not know (their ``FitCheck``, by list key: a segment's label or
+        a sequence's object index) are greyed, with their score."""
         for i in range(self.objects.count()):
             item = self.objects.item(i)
             check = checks.get(item.data(Qt.UserRole))
@@ -256,15 +340,23 @@ class OptimizePanel(QWidget):
     def click_point(self, index: int, add: bool) -> None:
         """A click on point ``index`` of ``scene_points``: choose its object (Ctrl: add it, or drop it
         if chosen); a click on the background changes nothing."""
-        label = int(self.scene.labels[self.scene.labels >= 0][index]) if self.scene is not None else 0
-        if label <= 0 or label not in {s.label for s in self.scene.segments}:
-            return
+        if self.sequence is not None:
+            label = int(self._point_ids[index]) if index < len(self._point_ids) else -1
+            if label < 0:
+                return
+        else:
+            label = int(self.scene.labels[self.scene.labels >= 0][index]) if self.scene is not None else 0
+            if label <= 0 or label not in {s.label for s in self.scene.segments}:
+                return
         chosen = set(self.chosen_labels()) if add else set()
         self.choose(sorted(chosen ^ {label}))
 
     def scene_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Camera-frame points of the scene, their RGB colours (chosen objects bright, the others pale,
         background grey) and their segment labels."""
+        if self.sequence is not None:
+            points, colors, self._point_ids = self.sequence_points()
+            return points, colors, self._point_ids
         seg = self.scene
         valid = seg.labels >= 0
         labels = seg.labels[valid]
@@ -296,7 +388,7 @@ class OptimizePanel(QWidget):
         if running:
             self._losses = []
             self.curve.setData([], [])
-            self.progress.setRange(0, 100 if self.scene is not None else self.iterations.value())
+            self.progress.setRange(0, 100 if self.scene is not None or self.sequence is not None else self.iterations.value())
             self.progress.setValue(0)
             self.result_label.setText("fitting…")
 

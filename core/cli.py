@@ -277,7 +277,7 @@ def _complete_sequence(a, bundle) -> None:
         def progress(f, _fit):
             bar.update(round(100 * f) - bar.n)
 
-        segs, floor, fused = complete_sequence(bundle, seq, which, a.res, progress=progress, warn=tqdm.write)
+        scene, fused = complete_sequence(bundle, seq, which, a.res, progress=progress, warn=tqdm.write)
     several = a.all_objects or len(fused) > 1
     paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(fused))]
     for obj, path in zip(fused, paths):
@@ -286,8 +286,8 @@ def _complete_sequence(a, bundle) -> None:
         export_mesh(obj.mesh, path)
     meta = {"frames": [str(s.source) for s in seq.scans], "camera_to_world": [t.tolist() for t in seq.camera_to_world],
             "frame": "world (the poses' frame), in metres",
-            "floor": {"normal": floor.normal.tolist(), "offset": floor.offset},
-            "objects": [{"mesh": p.name, **o.summary(seq, segs)} for o, p in zip(fused, paths)]}
+            "floor": {"normal": scene.floor.normal.tolist(), "offset": scene.floor.offset},
+            "objects": [{"mesh": p.name, **o.summary(seq, scene.segs)} for o, p in zip(fused, paths)]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
     for obj, path in zip(fused, paths):
         check = obj.found.check

@@ -452,3 +452,79 @@ def test_a_landscape_scan_is_framed_whole_in_a_portrait_view_and_r_returns_to_it
     camera.zoom(3.0)
     window.viewer.reset_camera()  # what View ▸ Reset camera (R) runs
     assert camera.view_angle == pytest.approx(framed) and camera.position == pytest.approx((0, 0, 0))
+
+
+def test_a_sequence_folder_shows_its_frames_together_fits_objects_over_them_and_exports_in_the_world(
+        window, qtbot, tmp_path, monkeypatch):
+    """File ▸ Open scan sequence: a rendered sweep's folder (7-Scenes layout: frames, poses, sensor.json). Its three
+    frames' points are drawn together (each can be hidden), the chair is listed once, chosen by a click, fitted
+    over its views with progress (cancelled once: the view stays as it was), shown from the first camera and
+    exported in the world frame. The fit itself is ``fusion.fit_objects``' (test_sequence measures it); a stand-in
+    returns the true chair here, so that where the GUI puts it can be checked."""
+    import trimesh
+
+    import app.main_window as mw
+    from core.data.shapes import make_shape
+    from core.jobs import Cancelled
+    from core.mesh.meshing import SurfaceMesh
+    from core.scans.completion import FoundObject, segment_pixel
+    from core.scans.fusion import FusedObject
+    from core.scans.pose import ObjectFit
+    from core.scans.scene import render_sweep, save_sweep, sensor_camera
+
+    sweep = render_sweep([make_shape("chairs", 7)], ["chairs_00007"], seed=3, camera=sensor_camera(320, 240), views=3)
+    folder = save_sweep(sweep, tmp_path / "sweep")
+    truth = sweep[0].camera_to_world @ sweep[0].objects[0].model_to_camera  # the chair's model -> world
+    chair = make_shape("chairs", 7)
+    wait_for_mesh(qtbot, window, 64)
+    assert window.open_sequence([str(folder)])
+    qtbot.waitUntil(lambda: window.optimize.sequence is not None, timeout=120_000)
+    scene = window.optimize.sequence
+    assert window.optimize.frames.count() == 3 and window.viewer.scan_frame
+    k = max(range(len(scene.objects)), key=lambda k: len(scene.objects[k].views))
+    assert len(scene.objects[k].views) == 3  # listed once, seen in every frame
+    everything = len(window.optimize.scene_points()[0])
+    window.optimize.frames.item(2).setCheckState(Qt.Unchecked)
+    assert 0.5 * everything < len(window.optimize.scene_points()[0]) < 0.8 * everything  # a third of them hidden
+    window.optimize.frames.item(2).setCheckState(Qt.Checked)
+    # a click on the chair in the view (frame 0's pixel: the view is the first camera's) chooses it
+    v0 = next(v for v in scene.objects[k].views if v.frame == 0)
+    u, v = segment_pixel(scene.segs[0], v0.segment)
+    x, y = window.viewer.display_position(scene.segs[0].points[v, u])
+    window.optimize.choose([])
+    iren = window.viewer.plotter.iren.interactor
+    for event in ("LeftButtonPressEvent", "LeftButtonReleaseEvent"):
+        iren.SetEventInformation(int(round(x)), int(round(y)), 0, 0)
+        iren.InvokeEvent(event)
+    assert window.optimize.chosen_labels() == [k]
+
+    def stand_in(bundle, scene, objects, res, progress, cancelled, warn):
+        obj = objects[0]
+        anchor = np.linalg.inv(scene.sequence.camera_to_world[obj.anchor.frame]) @ truth
+        fit = ObjectFit(bundle.latents.codes[0], anchor, 0.01, 1, 0.1)
+        progress(0.5, fit)
+        if stand_in.cancel:
+            while not cancelled():
+                time.sleep(0.01)
+            raise Cancelled()
+        mesh = SurfaceMesh(chair.vertices.astype(np.float32), chair.faces, {})
+        found = FoundObject(obj.anchor.segment, fit, mesh.moved(anchor), "chairs_00007", anchor, None)
+        return [FusedObject(obj.views, found, found, truth, mesh.moved(truth), {}, {})]
+
+    monkeypatch.setattr(mw, "fit_objects", stand_in)
+    stand_in.cancel = True
+    window.start_fit()
+    qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
+    window.fitter.cancel()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
+    assert "cancelled" in window.optimize.result_label.text() and window.viewer.face_count() == 0
+    stand_in.cancel = False
+    window.start_fit()
+    qtbot.waitUntil(lambda: not window.fitter.running, timeout=60_000)
+    assert "3 frames" in window.optimize.result_label.text() and window.viewer.face_count() > 0
+    shown = np.linalg.inv(sweep[0].camera_to_world) @ truth  # drawn from the first camera: where frame 0 saw it
+    assert np.allclose(window.viewer.mesh.vertices.mean(0), (chair.vertices @ shown[:3, :3].T + shown[:3, 3]).mean(0), atol=1e-3)
+    assert window.export(str(tmp_path / "chair.ply"))
+    exported = trimesh.load(tmp_path / "chair.ply")
+    assert np.allclose(exported.vertices.mean(0), (chair.vertices @ truth[:3, :3].T + truth[:3, 3]).mean(0), atol=1e-3)
+    window.grab().save(str(tmp_path / "sequence.png"))

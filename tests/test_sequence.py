@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 from core.data.shapes import make_shape
 from core.fileio import DataError
 from core.scans.scan import write_depth_png
-from core.scans.scene import render_sweep, sensor_camera
+from core.scans.scene import render_sweep, save_sweep, sensor_camera
 from core.scans.sequence import associate, check_poses, keyframes, load_sequence, read_pose_file
 
 VIEWS = 3
@@ -33,12 +33,7 @@ def _quat_row(T: np.ndarray) -> list[float]:
 
 
 def seven_scenes(sweep, folder: Path, invert: bool = False) -> Path:
-    _sensor(folder, sweep[0].camera)
-    for k, r in enumerate(sweep):
-        write_depth_png(r.depth, folder / f"frame-{k:06d}.depth.png")
-        T = np.linalg.inv(r.camera_to_world) if invert else r.camera_to_world
-        np.savetxt(folder / f"frame-{k:06d}.pose.txt", T)
-    return folder
+    return save_sweep(sweep, folder, invert=invert)
 
 
 def test_every_pose_format_gives_the_true_poses(sweep, tmp_path):

@@ -365,43 +365,71 @@ def _fused(views: list[View], found: FoundObject, single: FoundObject, Ta: np.nd
     return FusedObject(views, found, single, pose, found.mesh.moved(Ta), cameras, corrections)
 
 
-def complete_sequence(bundle: Bundle, sequence: Sequence, which: str | tuple[int, tuple[int, int]] = "prominent",
-                      res: int = 128, progress: Callable[[float, ObjectFit | None], None] | None = None,
-                      cancelled: Callable[[], bool] | None = None,
-                      warn: Callable[[str], None] = print) -> tuple[list[Segmentation], Plane | None, list[FusedObject]]:
-    """Segment every frame, find the objects across frames and fit the chosen ones over all their views:
-    ``prominent`` (the most prominent the model knows, of the first ``PROMINENT_TRIES``), ``all``, or
-    (frame index, (u, v)) for the object under that pixel of that frame."""
-    segs, floor = segment_sequence(sequence, (lambda f: progress(0.1 * f, None)) if progress else None)
+@dataclass
+class SequenceScene:
+    """A sequence's frames segmented, the floor found once, and the objects across frames."""
+    sequence: Sequence
+    segs: list[Segmentation]
+    floor: Plane
+    objects: list[SceneObject]
+
+
+def find_scene(sequence: Sequence, progress: Callable[[float], None] | None = None,
+               warn: Callable[[str], None] = print) -> SequenceScene:
+    """``segment_sequence`` and ``find_objects``; refused without a floor in any frame (the objects are
+    placed on it)."""
+    segs, floor = segment_sequence(sequence, progress)
     if floor is None:
         raise DataError(f"{sequence.names()[0]}...: no floor found in any of the {len(sequence)} frames: a sequence's "
                         "objects are placed on the floor")
-    objects = find_objects(sequence, segs, floor, warn)
+    return SequenceScene(sequence, segs, floor, find_objects(sequence, segs, floor, warn))
+
+
+def fit_objects(bundle: Bundle, scene: SequenceScene, objects: list[SceneObject], res: int = 128,
+                progress: Callable[[float, ObjectFit | None], None] | None = None,
+                cancelled: Callable[[], bool] | None = None, warn: Callable[[str], None] = print) -> list[FusedObject]:
+    """``fit_views`` for each of ``objects``; ``progress`` gets the fraction of all done. An object the model
+    does not know (``check``) is named."""
+    height = model_height(bundle.decoder, bundle.latents.codes)
+    fitted = []
+    for k, obj in enumerate(objects):
+        part = (lambda f, fit, k=k: progress((k + f) / len(objects), fit)) if progress else None
+        fused = fit_views(bundle, scene.sequence, scene.segs, obj, res, height, part, cancelled, warn)
+        if fused.found.check is not None and not fused.found.check.known:
+            a = obj.anchor
+            warn(f"object seen in {len(obj.views)} frame(s) (first {scene.sequence.names()[a.frame]} at pixel "
+                 f"{segment_pixel(scene.segs[a.frame], a.segment)}): not a {category(bundle)} "
+                 f"(score {fused.found.check.score:.2f})")
+        fitted.append(fused)
+    return fitted
+
+
+def complete_sequence(bundle: Bundle, sequence: Sequence, which: str | tuple[int, tuple[int, int]] = "prominent",
+                      res: int = 128, progress: Callable[[float, ObjectFit | None], None] | None = None,
+                      cancelled: Callable[[], bool] | None = None,
+                      warn: Callable[[str], None] = print) -> tuple[SequenceScene, list[FusedObject]]:
+    """Segment every frame, find the objects across frames and fit the chosen ones over all their views:
+    ``prominent`` (the most prominent the model knows, of the first ``PROMINENT_TRIES``), ``all``, or
+    (frame index, (u, v)) for the object under that pixel of that frame."""
+    scene = find_scene(sequence, (lambda f: progress(0.1 * f, None)) if progress else None, warn)
     if isinstance(which, tuple):
-        chosen = [object_at(objects, segs, which[0], which[1])]
-    elif which == "all":
-        chosen = objects
-    elif which == "prominent":
-        chosen = objects[:PROMINENT_TRIES]
+        chosen = [object_at(scene.objects, scene.segs, which[0], which[1])]
+    elif which in ("all", "prominent"):
+        chosen = scene.objects
     else:
         raise ValueError(f"unknown choice of objects {which!r} (prominent, all, or a frame's pixel)")
     if not chosen:
         warn(f"nothing to fit: no object stands whole on the floor in any of the {len(sequence)} frames")
-        return segs, floor, []
-    height = model_height(bundle.decoder, bundle.latents.codes)
-    fitted = []
-    for k, obj in enumerate(chosen):
-        part = (lambda f, fit, k=k: progress(0.1 + 0.9 * (k + f) / len(chosen), fit)) if progress else None
-        fused = fit_views(bundle, sequence, segs, obj, res, height, part, cancelled, warn)
-        known = fused.found.check is None or fused.found.check.known
-        if not known:
-            a = obj.anchor
-            warn(f"object seen in {len(obj.views)} frame(s) (first {sequence.names()[a.frame]} at pixel "
-                 f"{segment_pixel(segs[a.frame], a.segment)}): not a {category(bundle)} (score {fused.found.check.score:.2f})")
-        fitted.append(fused)
-        if which == "prominent" and known:
-            return segs, floor, [fused]
-    if which == "prominent":
-        warn(f"nothing to fit: the {len(chosen)} most prominent objects are not what the model knows")
-        return segs, floor, []
-    return segs, floor, fitted
+        return scene, []
+    rest = (lambda f, fit: progress(0.1 + 0.9 * f, fit)) if progress else None
+    if which != "prominent":
+        return scene, fit_objects(bundle, scene, chosen, res, rest, cancelled, warn)
+    tries = chosen[:PROMINENT_TRIES]
+    for k, obj in enumerate(tries):  # the most prominent object the model knows
+        part = (lambda f, fit, k=k: rest((k + f) / len(tries), fit)) if rest else None
+        fused = fit_objects(bundle, scene, [obj], res, part, cancelled, warn)[0]
+        if fused.found.check is None or fused.found.check.known:
+            return scene, [fused]
+    warn(f"nothing to fit: the {len(tries)} most prominent objects are not what the model knows (pick one by "
+         "FRAME:U,V, or --all-objects, to see its fit anyway)")
+    return scene, []

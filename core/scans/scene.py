@@ -200,3 +200,22 @@ def save_scene(render: SceneRender, path, depth_scale: float = 1000.0):
                                          for o in render.objects]}}
     atomic_write(sidecar_path(path), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
     return path
+
+
+def save_sweep(renders: list[SceneRender], folder, depth_scale: float = 1000.0, invert: bool = False):
+    """A sweep (``render_sweep``) as 7-Scenes lays a sequence out: ``frame-000000.depth.png`` (16-bit, mm) and
+    ``frame-000000.pose.txt`` (4x4 camera-to-world; ``invert``: world-to-camera, a wrong convention) per frame,
+    and the intrinsics in ``sensor.json``."""
+    import json
+    from pathlib import Path
+
+    from .scan import write_depth_png
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sensor.json").write_text(json.dumps({"intrinsics": renders[0].camera.to_dict(),
+                                                    "depth": {"per_metre": depth_scale}}))
+    for k, r in enumerate(renders):
+        write_depth_png(r.depth, folder / f"frame-{k:06d}.depth.png", depth_scale)
+        np.savetxt(folder / f"frame-{k:06d}.pose.txt", np.linalg.inv(r.camera_to_world) if invert else r.camera_to_world)
+    return folder
