@@ -138,7 +138,7 @@ def cmd_reconstruct(a) -> None:
     if not split:
         raise ValueError("no split given and the model records no test split: pass --split")
     data = a.data or bundle.info.get("data_source")
-    if not data and not set(a.experiments) <= {"real-shapes", "real"}:  # real data brings its own
+    if not data and not set(a.experiments) <= {"real-shapes", "real", "real-sequence"}:  # real data brings its own
         raise ValueError("no data folder given and the model records none: pass --data")
     out = a.output or (Path(a.model).parent if Path(a.model).is_file() else Path(a.model))
     records = reconstruct(bundle, data, split, out, a.method, a.res)
@@ -365,7 +365,7 @@ def cmd_evaluate(a) -> None:
 
     bundle = open_model(a.model)
     data = a.data or bundle.info.get("data_source")
-    if not data and not set(a.experiments) <= {"real-shapes", "real"}:  # real data brings its own
+    if not data and not set(a.experiments) <= {"real-shapes", "real", "real-sequence"}:  # real data brings its own
         raise ValueError("no data folder given and the model records none: pass --data")
     out = a.output or (Path(a.model).parent / "evaluation" if Path(a.model).is_file() else Path("evaluation"))
     up = dict(item.split("=", 1) for item in a.up or [] if "=" in item)
