@@ -23,6 +23,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from core.fileio import DataError
+from core.mesh.meshing import export_mesh
 from core.model.bundle import Bundle
 from core.scans.check import seen_through
 from core.scans.fusion import SceneObject, View, fit_views, find_objects, segment_sequence
@@ -53,13 +54,17 @@ def perturbed(pose: np.ndarray, seed: int, metres: float = PERTURB[0], degrees: 
     return pose @ error
 
 
-def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict) -> tuple[float, float]:
-    """Mean uncovered share and free-space violation of a world-frame mesh over the held-out frames."""
-    uncovered, violation = [], []
+def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict,
+                    picture: Path | None = None) -> tuple[float, float]:
+    """Mean uncovered share and free-space violation of a world-frame mesh over the held-out frames;
+    ``picture``: a PNG of each held-out frame's depth with the mesh's outline and the chair's points,
+    uncovered ones red, side by side."""
+    uncovered, violation, panels = [], [], []
     surface = mesh_world.sample(5000, seed=0) if len(mesh_world.faces) else np.zeros((0, 3))
     for key, scan, pose, seg in held:
         to_camera = np.linalg.inv(pose)
         V = mesh_world.vertices @ to_camera[:3, :3].T + to_camera[:3, 3]
+        far = []
         for chair in labels[key]["chairs"]:
             pts = chair_points(seg, chair["box"])
             if not len(pts):
@@ -67,11 +72,42 @@ def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict
             if len(mesh_world.faces):
                 sq, _, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(pts, np.float64), np.ascontiguousarray(V, np.float64),
                                                            np.ascontiguousarray(mesh_world.faces, np.int64))
-                uncovered.append(float(np.mean(np.sqrt(sq) > UNCOVERED)))
+                far.append((pts, np.sqrt(sq) > UNCOVERED))
+                uncovered.append(float(np.mean(far[-1][1])))
             else:
                 uncovered.append(1.0)
         violation.append(seen_through(surface @ to_camera[:3, :3].T + to_camera[:3, 3], seg.points, scan.camera))
+        if picture is not None and len(mesh_world.faces):
+            panels.append((key, scan, trimesh.Trimesh(V, mesh_world.faces, process=False), far))
+    if panels:
+        _picture(panels, picture)
     return float(np.mean(uncovered)), float(np.mean(violation))
+
+
+def _picture(panels: list[tuple], path: Path) -> None:
+    """Each held-out frame: its depth in grey, the fitted mesh's silhouette outlined, the chair's points green
+    where the mesh explains them and red where it does not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from core.scans.scan import render_depth
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    for ax, (key, scan, mesh, far) in zip(axes[0], panels):
+        ax.imshow(scan.depth, cmap="gray", vmin=0.5, vmax=4.0)
+        silhouette = np.isfinite(render_depth(mesh, scan.camera, np.eye(4)))
+        ax.contour(silhouette, levels=[0.5], colors="#1f77b4", linewidths=1.2)
+        for pts, bad in far:
+            uv, _ = scan.camera.project(pts)
+            ax.scatter(*uv[~bad].T, s=0.3, c="#2ca02c")
+            ax.scatter(*uv[bad].T, s=0.3, c="#d62728")
+        ax.set_title(Path(key).name.split(".")[0], fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def _chair_object(sequence: Sequence, segs, floor, keys: list[str], labels: dict) -> SceneObject:
@@ -90,8 +126,10 @@ def _chair_object(sequence: Sequence, segs, floor, keys: list[str], labels: dict
     return best
 
 
-def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Path], labels: dict, res: int) -> list[dict]:
-    """The rows of one pass (module docstring)."""
+def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Path], labels: dict, res: int,
+                  out_dir: Path | None = None) -> list[dict]:
+    """The rows of one pass (module docstring); with ``out_dir``, each fit's world-frame mesh and its picture
+    over the held-out frames (``held_out_scores``) are written there."""
     poses = {f.path: f.camera_to_world for f in pose_frames(paths, find_poses(folder), warn=lambda m: None)}
     kept = [(k, p) for k, p in zip(keys, paths) if p in poses]
     fit_pool, held_pool = kept[::2], kept[1::2]
@@ -117,10 +155,16 @@ def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Pat
         seconds = time.perf_counter() - t0
         # the world mesh through the true pose of the first view: a rough pose of that view would move every
         # score, not the fusion's
-        world = fused.found.mesh.moved(true[obj.anchor.frame]).to_trimesh()
-        uncovered, violation = held_out_scores(world, held, labels)
+        world = fused.found.mesh.moved(true[obj.anchor.frame])
+        stem = f"real_sequence_{folder.name}_{k}{'_perturbed' if perturb else ''}"
+        if out_dir is not None and not world.is_empty:
+            export_mesh(world, out_dir / f"{stem}.ply")
+        uncovered, violation = held_out_scores(world.to_trimesh(), held, labels,
+                                               None if out_dir is None else out_dir / f"{stem}.png")
         if k == 1:
             single_seconds = seconds
+        print(f"{folder.name}: {k} frame(s){' (perturbed poses)' if perturb else ''}: uncovered {uncovered:.3f}, "
+              f"free space {violation:.3f}, {seconds:.0f} s")
         rows.append({"folder": folder.name, "frames": k, "poses": f"perturbed {PERTURB[0] * 100:.0f} cm, {PERTURB[1]:.0f} deg"
                      if perturb else "as given", "fitted_from": " ".join(Path(p).name.split(".")[0] for _, p in chosen),
                      "views_used": len({v.frame for v in obj.views}), "held_out_frames": len(held),
@@ -153,6 +197,8 @@ def real_sequence(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, l
         chairs = (labels.get(frame.key) or {}).get("chairs", [])
         if chairs and all(c.get("in_view_half", True) for c in chairs):
             by_folder.setdefault(frame.path.parent, []).append(frame)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for folder, frames in by_folder.items():
         try:
@@ -161,11 +207,9 @@ def real_sequence(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, l
             continue
         if len(frames) >= 4:
             rows += sequence_rows(bundle, folder, [f.key for f in frames], [f.path for f in frames],
-                                  {f.key: labels[f.key] for f in frames}, res)
+                                  {f.key: labels[f.key] for f in frames}, res, out_dir)
     if not rows:
         raise DataError(f"{frames_dir}: no sensor folder with camera poses and 4 or more labelled frames")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     return write_table(rows, out_dir / "real_sequence", "Several frames of one scene: a chair fitted from k frames, "
                        "scored in the frames held out",
                        f"uncovered_share: the labelled chair's observed points in the held-out frames farther than "
