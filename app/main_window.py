@@ -71,7 +71,10 @@ class MainWindow(QMainWindow):
         self.viewer.pointPicked.connect(self.optimize.click_point)
         self.segmenter = JobService(self)  # a sensor's scan: floor, walls and objects (~0.5 s)
         self.segmenter.finished.connect(self._on_segmented)
-        self.segmenter.failed.connect(lambda msg: self.error("Cannot find objects in the scan", msg))
+        self.segmenter.failed.connect(self._on_segment_failed)
+        self.segmenter.cancelled.connect(self._on_segment_cancelled)
+        self.segmenter.progress.connect(lambda f: self.optimize.progress.setValue(round(100 * f)))
+        self.optimize.cancelRequested.connect(self.segmenter.cancel)  # reading a long sequence
         self._scene_poses: dict[int, np.ndarray] = {}  # mesh request id -> model-to-camera of a live scene fit
         self._scene_fit = False
         self._shown_before_fit: SurfaceMesh | None = None
@@ -217,10 +220,12 @@ class MainWindow(QMainWindow):
         self.optimize_dock.raise_()
         self.optimize.result_label.setText("reading the frames, checking their poses, finding the objects…")
         self.world_meshes = None
+        self.optimize.fitting(True)  # Cancel stops the reading; the bar shows the frames segmented
+        self.optimize.progress.setRange(0, 100)
 
         def job(progress, cancelled):
             seq = load_sequence(paths, poses, camera, depth_scale, warn=lambda m: None)
-            return find_scene(seq, warn=lambda m: None), folder.name
+            return find_scene(seq, progress, warn=lambda m: None, cancelled=cancelled), folder.name
 
         self.segmenter.start(job)
         return True
@@ -247,9 +252,21 @@ class MainWindow(QMainWindow):
             self.segmenter.start(lambda progress, cancelled: (scan, segment_scan(scan.depth, scan.camera, source=name)))
         return True
 
+    def _on_segment_failed(self, message: str) -> None:
+        self.optimize.fitting(False)
+        self.optimize.result_label.setText("")
+        self.error("Cannot find objects in the scan", message)
+
+    def _on_segment_cancelled(self) -> None:
+        if self.segmenter.running:
+            return  # a newer scan is being read: its outcome will say
+        self.optimize.fitting(False)
+        self.optimize.result_label.setText("cancelled: nothing changed")
+
     def _on_segmented(self, payload) -> None:
         if not isinstance(payload[0], Scan):  # a sequence's scene
             scene, name = payload
+            self.optimize.fitting(False)
             cam = scene.sequence.scans[0].camera
             self.optimize.set_sequence(scene, name)
             self.optimize.result_label.setText("")

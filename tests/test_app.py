@@ -477,6 +477,21 @@ def test_a_sequence_folder_shows_its_frames_together_fits_objects_over_them_and_
     truth = sweep[0].camera_to_world @ sweep[0].objects[0].model_to_camera  # the chair's model -> world
     chair = make_shape("chairs", 7)
     wait_for_mesh(qtbot, window, 64)
+    real_find_scene = mw.find_scene
+
+    def slow(seq, progress, warn, cancelled):  # a long sequence: Cancel stops its reading
+        progress(0.1)
+        while not cancelled():
+            time.sleep(0.01)
+        raise Cancelled()
+
+    monkeypatch.setattr(mw, "find_scene", slow)
+    assert window.open_sequence([str(folder)])
+    qtbot.waitUntil(lambda: window.optimize.progress.value() > 0, timeout=60_000)
+    window.optimize.cancel.click()
+    qtbot.waitUntil(lambda: not window.segmenter.running, timeout=60_000)
+    assert window.optimize.sequence is None and "cancelled" in window.optimize.result_label.text()
+    monkeypatch.setattr(mw, "find_scene", real_find_scene)
     assert window.open_sequence([str(folder)])
     qtbot.waitUntil(lambda: window.optimize.sequence is not None, timeout=120_000)
     scene = window.optimize.sequence

@@ -19,6 +19,7 @@ import torch
 
 from core.fileio import DataError
 from core.fit.latent import FitData, nearest_code
+from core.jobs import Cancelled
 from core.mesh.meshing import SurfaceMesh, mesh_code
 from core.model.bundle import Bundle
 from .check import check_fit
@@ -98,10 +99,13 @@ def world_floor(segs: list[Segmentation], poses: list[np.ndarray]) -> Plane | No
     return Plane(n, float(np.median([p.offset for p in agree])), int(sum(p.inliers for p in agree)))
 
 
-def segment_sequence(sequence: Sequence, progress: Callable[[float], None] | None = None) -> tuple[list[Segmentation], Plane | None]:
+def segment_sequence(sequence: Sequence, progress: Callable[[float], None] | None = None,
+                     cancelled: Callable[[], bool] | None = None) -> tuple[list[Segmentation], Plane | None]:
     """Each frame segmented, then given the floor found from all of them (``world_floor``), in its camera."""
     segs = []
     for k, scan in enumerate(sequence.scans):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
         segs.append(segment_scan(scan.depth, scan.camera, source=str(scan.source)))
         if progress:
             progress((k + 1) / len(sequence))
@@ -375,10 +379,10 @@ class SequenceScene:
 
 
 def find_scene(sequence: Sequence, progress: Callable[[float], None] | None = None,
-               warn: Callable[[str], None] = print) -> SequenceScene:
+               warn: Callable[[str], None] = print, cancelled: Callable[[], bool] | None = None) -> SequenceScene:
     """``segment_sequence`` and ``find_objects``; refused without a floor in any frame (the objects are
     placed on it)."""
-    segs, floor = segment_sequence(sequence, progress)
+    segs, floor = segment_sequence(sequence, progress, cancelled)
     if floor is None:
         raise DataError(f"{sequence.names()[0]}...: no floor found in any of the {len(sequence)} frames: a sequence's "
                         "objects are placed on the floor")
