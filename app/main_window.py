@@ -381,7 +381,7 @@ class MainWindow(QMainWindow):
             kind = category(self.bundle)
             self.optimize.mark_checked({k: o.found.check for k, o in result if o.found.check is not None}, kind)
             self.optimize.result_label.setText("\n".join(
-                f"object {k + 1}: {len(o.views)} frames, scale {o.found.scale:.3f}, loss {o.found.fit.loss:.4f}, "
+                f"object {k + 1}: {len({v.frame for v in o.views})} frames, scale {o.found.scale:.3f}, loss {o.found.fit.loss:.4f}, "
                 f"{o.found.fit.seconds:.1f} s; nearest training shape {o.found.nearest}"
                 + ("" if o.found.check is None or o.found.check.known else f"; NOT a {kind} (score {o.found.check.score:.2f})")
                 for k, o in result) + "\nFile ▸ Export mesh writes them in the world frame of the poses.")

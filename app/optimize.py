@@ -255,7 +255,7 @@ class OptimizePanel(QWidget):
             self.scene = None
             names = scene.sequence.names()
             for k, obj in enumerate(scene.objects):
-                item = QListWidgetItem(f"object {k + 1}: seen in {len(obj.views)} of {len(names)} frames, "
+                item = QListWidgetItem(f"object {k + 1}: seen in {len({v.frame for v in obj.views})} of {len(names)} frames, "
                                        f"{sum(v.segment.pixels for v in obj.views):,} px")
                 item.setForeground(pg.mkColor(*SEGMENT_COLORS[k % len(SEGMENT_COLORS)]))
                 item.setData(Qt.UserRole, k)

@@ -292,7 +292,7 @@ def _complete_sequence(a, bundle) -> None:
     for obj, path in zip(fused, paths):
         check = obj.found.check
         verdict = "" if check is None or check.known else f" NOT a {category(bundle)} (score {check.score:.2f})"
-        print(f"object seen in {len(obj.views)} frame(s): scale {obj.found.scale:.3f}, loss {obj.found.fit.loss:.4f}, "
+        print(f"object seen in {len({v.frame for v in obj.views})} frame(s): scale {obj.found.scale:.3f}, loss {obj.found.fit.loss:.4f}, "
               f"{obj.found.fit.seconds:.1f} s, nearest {obj.found.nearest}{verdict} -> {path}")
     if not fused:
         print("nothing to fit (the reasons above)")

@@ -101,7 +101,8 @@ def world_floor(segs: list[Segmentation], poses: list[np.ndarray]) -> Plane | No
 
 def segment_sequence(sequence: Sequence, progress: Callable[[float], None] | None = None,
                      cancelled: Callable[[], bool] | None = None) -> tuple[list[Segmentation], Plane | None]:
-    """Each frame segmented, then given the floor found from all of them (``world_floor``), in its camera."""
+    """Each frame segmented, then given the floor found from all of them (``world_floor``), in its camera, where
+    its own agrees with it (``_agree``)."""
     segs = []
     for k, scan in enumerate(sequence.scans):
         if cancelled is not None and cancelled():
@@ -112,8 +113,22 @@ def segment_sequence(sequence: Sequence, progress: Callable[[float], None] | Non
     floor = world_floor(segs, sequence.camera_to_world)
     if floor is not None:
         for s, T in zip(segs, sequence.camera_to_world):
-            s.floor = _plane_to(floor, np.linalg.inv(T))
+            shared = _plane_to(floor, np.linalg.inv(T))
+            if s.floor is None or _agree(s.floor, shared):
+                s.floor = shared
     return segs, floor
+
+
+FLOOR_AGREES = (np.radians(2.0), 0.03)  # rad, m: a frame's own floor gives way to the shared one within these
+
+
+def _agree(own: Plane, shared: Plane) -> bool:
+    """Do a frame's own floor and the shared one (both in its camera) agree (``FLOOR_AGREES``: their normals'
+    angle, and their heights below the camera)? With exact poses they do, and the shared one is the steadier;
+    with a rough trajectory (10 cm, 3 degrees) the shared one, carried into the frame by its own pose error,
+    puts the frame's objects off the floor they stand on, and the frame keeps its own."""
+    angle = np.arccos(np.clip(own.normal @ shared.normal, -1, 1))
+    return bool(angle < FLOOR_AGREES[0] and abs(own.offset - shared.offset) < FLOOR_AGREES[1])
 
 
 def _floor_axes(up: np.ndarray) -> np.ndarray:
@@ -228,29 +243,30 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
 
     fixed, fixed_normals = around(a, np.eye(4))
     pooled, corrections = [], {}
-    for v in obj.views:
-        seg = segs[v.frame]
-        T = np.linalg.inv(Ta) @ sequence.camera_to_world[v.frame]
+    frames = list(dict.fromkeys(v.frame for v in obj.views))  # a frame may hold several pieces of it: one view
+    for f in frames:
+        seg = segs[f]
+        T = np.linalg.inv(Ta) @ sequence.camera_to_world[f]
         correction = np.eye(4)
-        if v.frame != a and len(fixed) > 100:
-            moving = around(v.frame, T)[0]
+        if f != a and len(fixed) > 100:
+            moving = around(f, T)[0]
             if len(moving) > 100:
                 correction = align(moving, fixed, fixed_normals)
                 moved_by = np.linalg.norm(_moved(centre, correction) - centre)
                 angle = np.arccos(np.clip((np.trace(correction[:3, :3]) - 1) / 2, -1, 1))
                 if moved_by > ALIGN_LIMIT[0] or angle > ALIGN_LIMIT[1]:
-                    warn(f"{sequence.names()[v.frame]}: aligning it to {sequence.names()[a]} would move it "
+                    warn(f"{sequence.names()[f]}: aligning it to {sequence.names()[a]} would move it "
                          f"{100 * moved_by:.0f} cm, {np.degrees(angle):.0f} degrees at the object: its pose is kept")
                     correction = np.eye(4)
         T = correction @ T
-        corrections[v.frame] = correction
-        outline = seg.labels == v.segment.label
+        corrections[f] = correction
+        outline = np.isin(seg.labels, [v.segment.label for v in obj.views if v.frame == f])
         inside = np.zeros_like(outline)
         inside[outline] = _near(_moved(seg.points[outline], T), box)
         if inside.sum() < 50:
             continue
-        view = object_view(seg, inside, normals[v.frame])
-        pooled.append(_Pooled(v.frame, view, T, _moved(view.smoothed[0], T), _moved(view.smoothed[1], T, True),
+        view = object_view(seg, inside, normals[f])
+        pooled.append(_Pooled(f, view, T, _moved(view.smoothed[0], T), _moved(view.smoothed[1], T, True),
                               (_moved(view.sensor[0], T), _moved(view.sensor[1], T, True)), _moved(view.outside, T),
                               T[:3, 3].copy()))
     return pooled, corrections
@@ -401,7 +417,7 @@ def fit_objects(bundle: Bundle, scene: SequenceScene, objects: list[SceneObject]
         fused = fit_views(bundle, scene.sequence, scene.segs, obj, res, height, part, cancelled, warn)
         if fused.found.check is not None and not fused.found.check.known:
             a = obj.anchor
-            warn(f"object seen in {len(obj.views)} frame(s) (first {scene.sequence.names()[a.frame]} at pixel "
+            warn(f"object seen in {len({v.frame for v in obj.views})} frame(s) (first {scene.sequence.names()[a.frame]} at pixel "
                  f"{segment_pixel(scene.segs[a.frame], a.segment)}): not a {category(bundle)} "
                  f"(score {fused.found.check.score:.2f})")
         fitted.append(fused)
