@@ -204,7 +204,7 @@ def test_scan_without_sidecar_and_broken_scan(window, qtbot, tmp_path, monkeypat
 
     wait_for_mesh(qtbot, window, 64)
     asked = []  # File > Open scan starts in the sample scans the first time, then where the last scan was
-    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda parent, title, folder, kinds: (asked.append(folder), ("", ""))[1])
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileNames", lambda parent, title, folder, kinds: (asked.append(folder), ([], ""))[1])
     window.ask_open_scan()
     assert list(Path(asked[0]).glob("*.png")) and Path(asked[0]).name == "scans"
     (tmp_path / "broken.png").write_bytes(b"nope")
