@@ -386,3 +386,11 @@ def align(moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray, star
         if np.linalg.norm(x[3:]) < 1e-4 and np.linalg.norm(x[:3]) < 1e-5:
             break
     return T
+
+
+def misfit(moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray, keep: float = 0.5) -> float:
+    """How far ``moving`` points lie off the surface of ``fixed`` (points with unit normals): the median
+    point-to-plane distance of the closest ``keep`` share of nearest pairs, as ``align`` pairs them."""
+    d, k = cKDTree(fixed).query(moving)
+    close = d <= np.quantile(d, keep)
+    return float(np.median(np.abs(np.einsum("ij,ij->i", moving[close] - fixed[k[close]], fixed_normals[k[close]]))))
