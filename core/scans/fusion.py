@@ -238,8 +238,23 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
 
     fixed = {r: around(a, np.eye(4), r) for r in ALIGN_RADII}
     pooled, corrections = [], {}
-    frames = list(dict.fromkeys(v.frame for v in obj.views))  # a frame may hold several pieces of it: one view
-    for f in frames:
+    # one segment a frame, the one whose footprint matches the first view's best, if it matches by SAME: an
+    # object joined across frames through others' segments may hold, in one frame, a table's leg beside it, or
+    # the chair merged with the table
+    up = Plane(Ta[:3, :3] @ segs[a].floor.normal, 0.0, 0)
+
+    def cells(v: View) -> set:
+        return footprint(_world(segs[v.frame].points[segs[v.frame].labels == v.segment.label],
+                                sequence.camera_to_world[v.frame]), up)
+
+    first = cells(obj.anchor)
+    best: dict[int, tuple[float, View]] = {}
+    for v in obj.views:
+        c = cells(v)
+        iou = len(c & first) / max(len(c | first), 1)
+        if iou >= SAME and iou > best.get(v.frame, (0.0, None))[0]:
+            best[v.frame] = (iou, v)
+    for f, (_, view_of) in best.items():
         seg = segs[f]
         T = np.linalg.inv(Ta) @ sequence.camera_to_world[f]
         correction = np.eye(4)
@@ -257,7 +272,7 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
                     correction = np.eye(4)
         T = correction @ T
         corrections[f] = correction
-        outline = np.isin(seg.labels, [v.segment.label for v in obj.views if v.frame == f])
+        outline = seg.labels == view_of.segment.label
         inside = np.zeros_like(outline)
         inside[outline] = _near(_moved(seg.points[outline], T), box)
         if inside.sum() < 50:
@@ -365,7 +380,8 @@ def fit_views(bundle: Bundle, sequence: Sequence, segs: list[Segmentation], obj:
     placed = mesh.moved(fit.model_to_camera)
     pose = fit.model_to_camera if mesh.is_empty else object_pose(mesh, fit.model_to_camera)
     nearest = bundle.latents.names[nearest_code(codes, fit.code)[0]]
-    check = check_fit(placed.vertices, placed.faces, pooled[0].sensor[0], seg_a.points, scan_a.camera, up, offset)
+    own = object_view(seg_a, seg_a.labels == obj.anchor.segment.label, normals_a)  # judged as the single fit is
+    check = check_fit(placed.vertices, placed.faces, own.sensor[0], seg_a.points, scan_a.camera, up, offset)
     fused = FoundObject(obj.anchor.segment, fit, placed, nearest, pose, check)
     if progress:
         progress(1.0, None)
