@@ -258,8 +258,8 @@ class MainWindow(QMainWindow):
         self.error("Cannot find objects in the scan", message)
 
     def _on_segment_cancelled(self) -> None:
-        if self.segmenter.running:
-            return  # a newer scan is being read: its outcome will say
+        if not self.segmenter.cancel_requested:
+            return  # an older job's: a newer scan is being read, and its outcome will say
         self.optimize.fitting(False)
         self.optimize.result_label.setText("cancelled: nothing changed")
 

@@ -154,6 +154,12 @@ class JobService(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
+    @property
+    def cancel_requested(self) -> bool:
+        """Was the latest job asked to stop? (A ``cancelled`` outcome arriving when it was not is an older
+        job's: a newer one has started since.)"""
+        return self._cancel.is_set()
+
     def wait(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
