@@ -65,7 +65,7 @@ class SceneObject:
 @dataclass
 class FusedObject:
     views: list[View]
-    found: FoundObject  # the fit over every view, in the first view's camera frame
+    found: FoundObject  # the fit over every view, in the first view's camera frame (its ``model_to_camera`` in the JSON)
     single: FoundObject  # that view's own fit, the fused fit's start
     pose: np.ndarray  # (4, 4): the object's normalised frame -> world
     mesh: SurfaceMesh  # in the world frame
@@ -75,7 +75,7 @@ class FusedObject:
     def summary(self, sequence: Sequence, segs: list[Segmentation]) -> dict:
         a = self.views[0]
         names = sequence.names()
-        return {**self.found.summary(segment_pixel(segs[a.frame], a.segment)), "frame": names[a.frame],
+        return {**self.found.summary(segment_pixel(segs[a.frame], a.segment)), "first_frame": names[a.frame],
                 "model_to_world": self.pose.tolist(),
                 "model_to_camera_per_frame": {names[f]: m.tolist() for f, m in self.camera_poses.items()},
                 "views": [{"frame": names[v.frame], "segment": v.segment.label, "pixels": v.segment.pixels,
@@ -172,16 +172,18 @@ def find_objects(sequence: Sequence, segs: list[Segmentation], floor: Plane | No
     groups: dict[int, list[int]] = {}
     for k in range(len(views)):
         groups.setdefault(root(k), []).append(k)
-    objects = []
+    objects, cut = [], []
     for members in groups.values():
         whole = [k for k in members if not views[k].segment.cut_off]
         if not whole:
             v = views[members[0]]
-            warn(f"an object seen in {len(members)} frame(s) (first {sequence.names()[v.frame]} at pixel "
-                 f"{segment_pixel(segs[v.frame], v.segment)}) is cut by the image border in every one: skipped")
+            cut.append(f"{sequence.names()[v.frame]} at pixel {segment_pixel(segs[v.frame], v.segment)}")
             continue
         first = max(whole, key=lambda k: views[k].segment.pixels)
         objects.append(SceneObject([views[first]] + [views[k] for k in members if k != first]))
+    if cut:
+        warn(f"{len(cut)} object(s) cut by the image border in every frame that sees them: skipped ({'; '.join(cut[:3])}"
+             f"{' ...' if len(cut) > 3 else ''})")
     score = {id(o): sum(prominence(segs[v.frame], v.segment) for v in o.views) for o in objects}
     return sorted(objects, key=lambda o: -score[id(o)])
 
