@@ -16,14 +16,14 @@ import numpy as np
 from core.model.bundle import RESOURCES, Bundle, open_model
 from core.scans.scan import Scan, load_depth, sidecar_path
 from core.scans.completion import category, fit_completion, fit_segments
-from core.fileio import flush_denormals
+from core.fileio import DataError, flush_denormals
 from core.fit.latent import nearest_code
 from core.mesh.meshing import EXPORT_FORMATS, SurfaceMesh, export_mesh
 from core.evaluation.metrics import chamfer, sample_surface
 from core.model.decoder import LatentTable
 from core.scans.fusion import FusedObject, find_scene, fit_objects
 from core.scans.segment import segment_scan
-from core.scans.sequence import load_sequence, sensor_settings
+from core.scans.sequence import find_depths, load_sequence, sensor_settings
 
 from .explore import ExplorePanel
 from .exports import Exporter
@@ -201,8 +201,12 @@ class MainWindow(QMainWindow):
         first = Path(paths[0])
         folder = first if first.is_dir() else first.parent
         camera, depth_scale = None, None
-        frames = [first] if not first.is_dir() else sorted(p for p in first.rglob("*") if p.suffix.lower() in SCAN_SUFFIXES)
-        if not sensor_settings(folder) and frames and not sidecar_path(frames[0]).is_file():
+        try:
+            frames = find_depths(first) if first.is_dir() else [first]
+        except DataError as e:
+            self.error("Cannot open the sequence", str(e))
+            return False
+        if not sensor_settings(folder) and not sidecar_path(frames[0]).is_file():
             try:
                 depth = load_depth(frames[0])
             except Exception as e:

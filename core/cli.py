@@ -269,7 +269,7 @@ def _complete_sequence(a, bundle) -> None:
             raise ValueError("a sequence takes one --object FRAME:U,V")
         name, pixel = _frame_pixel(a.object[0])
         names = seq.names()
-        matches = [k for k, n in enumerate(names) if n == Path(name).name or Path(n).stem.startswith(Path(name).stem)]
+        matches = [k for k, n in enumerate(names) if n.split(".")[0] == Path(name).name.split(".")[0]]  # with or without .depth.png
         if not matches:
             raise ValueError(f"--object {a.object[0]}: no keyframe {name!r} (keyframes: {', '.join(names[:6])}...)")
         which = (matches[0], pixel)

@@ -30,7 +30,7 @@ from core.scans.check import seen_through
 from core.scans.fusion import SceneObject, View, fit_views, find_objects, segment_sequence
 from core.scans.scan import load_scan
 from core.scans.segment import segment_scan
-from core.scans.sequence import Sequence, find_poses, pose_frames
+from core.scans.sequence import Sequence, find_poses, pose_frames, sensor_settings
 from .real_frames import chair_points, find_frames
 
 UNCOVERED = 0.03  # m
@@ -144,15 +144,16 @@ def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Pat
     boxes in the poses' world frame, which keep their points apart from what else their pixel boxes hold."""
     poses = {f.path: f.camera_to_world for f in pose_frames(paths, find_poses(folder), warn=lambda m: None)}
     kept = [(k, p) for k, p in zip(keys, paths) if p in poses]
+    sensor = sensor_settings(folder)
     fit_pool, held_pool = kept[::2], kept[1::2]
     held = []
     for key, path in held_pool:
-        scan = load_scan(path, camera=_camera(folder), depth_scale=_per_metre(folder))
+        scan = load_scan(path, camera=sensor["camera"], depth_scale=sensor.get("depth_scale"))
         held.append((key, scan, poses[path], segment_scan(scan.depth, scan.camera, source=str(path))))
     rows, single_seconds = [], None
     for k, perturb in [(k, False) for k in COUNTS] + [(COUNTS[-1], True)]:
         chosen = _spread(fit_pool, k)
-        scans = [load_scan(p, camera=_camera(folder), depth_scale=_per_metre(folder)) for _, p in chosen]
+        scans = [load_scan(p, camera=sensor["camera"], depth_scale=sensor.get("depth_scale")) for _, p in chosen]
         true = [poses[p] for _, p in chosen]
         seq = Sequence(scans, true)
         segs, floor = segment_sequence(seq)
@@ -184,18 +185,6 @@ def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Pat
                      "seconds_vs_single": seconds / single_seconds if single_seconds else float("nan"),
                      "nearest": fused.found.nearest})
     return rows
-
-
-def _sensor(folder: Path) -> dict:
-    return json.loads((folder / "sensor.json").read_text())
-
-
-def _camera(folder: Path) -> dict:
-    return {k: _sensor(folder)["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")}
-
-
-def _per_metre(folder: Path) -> float | None:
-    return _sensor(folder).get("depth", {}).get("per_metre")
 
 
 def real_sequence(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_path: str | Path, res: int = 64) -> Path:

@@ -28,7 +28,7 @@ from .completion import (FoundObject, ObjectView, PROMINENT_TRIES, category, fit
 from .pose import (POSE_ETA, ObjectFit, _upright, fit_code_and_pose, gravity_frame, model_height, observed_height,
                    stand)
 from .scan import back_project, observed_samples, posed_samples, sim3_scale, sticking_out
-from .segment import Plane, Segment, Segmentation, segment_scan
+from .segment import Plane, Segment, Segmentation, floor_axes, segment_scan
 from .sequence import Sequence, align, misfit
 
 CELL = 0.05  # m: the floor grid on which footprints are compared
@@ -91,8 +91,8 @@ def _plane_to(plane: Plane, T: np.ndarray) -> Plane:
 
 
 def world_floor(segs: list[Segmentation], poses: list[np.ndarray]) -> Plane | None:
-    """The floor in the world frame from every frame's (median normal and offset of those that agree with
-    it within 10 degrees); None if no frame found one."""
+    """The floor in the world frame from every frame's: the mean normal and the median offset of those whose
+    normal lies within 10 degrees of the median one; None if no frame found one."""
     planes = [_plane_to(s.floor, T) for s, T in zip(segs, poses) if s.floor is not None]
     if not planes:
         return None
@@ -126,22 +126,15 @@ def segment_sequence(sequence: Sequence, progress: Callable[[float], None] | Non
     return segs, floor
 
 
-def _floor_axes(up: np.ndarray) -> np.ndarray:
-    """Two unit vectors spanning the floor (3, 2)."""
-    a = np.cross(up, [1.0, 0, 0] if abs(up[0]) < 0.9 else [0, 0, 1.0])
-    a /= np.linalg.norm(a)
-    return np.column_stack([a, np.cross(up, a)])
-
-
 def footprint(points_world: np.ndarray, floor: Plane | None) -> set[tuple[int, int]]:
     """The floor cells (``CELL``) under an object's points."""
     up = floor.normal if floor is not None else np.array([0.0, 0, 1.0])
-    cells = np.floor(points_world @ _floor_axes(up) / CELL).astype(int)
+    cells = np.floor(points_world @ floor_axes(up) / CELL).astype(int)
     return set(map(tuple, np.unique(cells, axis=0)))
 
 
-def _world(points: np.ndarray, T: np.ndarray) -> np.ndarray:
-    return points @ T[:3, :3].T + T[:3, 3]
+def _moved(points: np.ndarray, T: np.ndarray, rotate_only: bool = False) -> np.ndarray:
+    return points @ T[:3, :3].T + (0 if rotate_only else T[:3, 3])
 
 
 def find_objects(sequence: Sequence, segs: list[Segmentation], floor: Plane | None,
@@ -155,7 +148,7 @@ def find_objects(sequence: Sequence, segs: list[Segmentation], floor: Plane | No
         for s in standing_segments(seg, warn=lambda m: None):
             pts = seg.points[seg.labels == s.label]
             views.append(View(f, s))
-            prints.append(footprint(_world(pts, sequence.camera_to_world[f]), floor))
+            prints.append(footprint(_moved(pts, sequence.camera_to_world[f]), floor))
     parent = list(range(len(views)))
 
     def root(k: int) -> int:
@@ -205,8 +198,6 @@ class _Pooled:
     frame: int
     view: ObjectView
     to_anchor: np.ndarray  # (4, 4) its camera -> the first view's camera
-    points: np.ndarray  # smoothed points, first view's camera
-    normals: np.ndarray
     sensor: tuple[np.ndarray, np.ndarray]  # the sensor's points and normals, first view's camera
     outside: np.ndarray
     centre: np.ndarray  # its camera centre, first view's camera
@@ -214,10 +205,6 @@ class _Pooled:
 
 def _near(points: np.ndarray, box: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     return np.all((points >= box[0]) & (points <= box[1]), axis=1)
-
-
-def _moved(points: np.ndarray, T: np.ndarray, rotate_only: bool = False) -> np.ndarray:
-    return points @ T[:3, :3].T + (0 if rotate_only else T[:3, 3])
 
 
 def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: tuple[np.ndarray, np.ndarray],
@@ -246,7 +233,7 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
     up = Plane(Ta[:3, :3] @ segs[a].floor.normal, 0.0, 0)
 
     def cells(v: View) -> set:
-        return footprint(_world(segs[v.frame].points[segs[v.frame].labels == v.segment.label],
+        return footprint(_moved(segs[v.frame].points[segs[v.frame].labels == v.segment.label],
                                 sequence.camera_to_world[v.frame]), up)
 
     first = cells(obj.anchor)
@@ -266,12 +253,12 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
                 moving = around(f, T, r)[0]
                 if len(moving) > 100:
                     correction = align(moving, *fixed[r], start=correction)
-                moved_by = np.linalg.norm(_moved(centre, correction) - centre)
-                angle = np.arccos(np.clip((np.trace(correction[:3, :3]) - 1) / 2, -1, 1))
-                if moved_by > ALIGN_LIMIT[0] or angle > ALIGN_LIMIT[1]:
-                    warn(f"{sequence.names()[f]}: aligning it to {sequence.names()[a]} would move it "
-                         f"{100 * moved_by:.0f} cm, {np.degrees(angle):.0f} degrees at the object: its pose is kept")
-                    correction = np.eye(4)
+            moved_by = np.linalg.norm(_moved(centre, correction) - centre)
+            angle = np.arccos(np.clip((np.trace(correction[:3, :3]) - 1) / 2, -1, 1))
+            if moved_by > ALIGN_LIMIT[0] or angle > ALIGN_LIMIT[1]:
+                warn(f"{sequence.names()[f]}: aligning it to {sequence.names()[a]} would move it "
+                     f"{100 * moved_by:.0f} cm, {np.degrees(angle):.0f} degrees at the object: its pose is kept")
+                correction = np.eye(4)
         T = correction @ T
         corrections[f] = correction
         outline = seg.labels == view_of.segment.label
@@ -280,9 +267,8 @@ def _pool(sequence: Sequence, segs: list[Segmentation], obj: SceneObject, box: t
         if inside.sum() < 50:
             continue
         view = object_view(seg, inside, normals[f])
-        pooled.append(_Pooled(f, view, T, _moved(view.smoothed[0], T), _moved(view.smoothed[1], T, True),
-                              (_moved(view.sensor[0], T), _moved(view.sensor[1], T, True)), _moved(view.outside, T),
-                              T[:3, 3].copy()))
+        pooled.append(_Pooled(f, view, T, (_moved(view.sensor[0], T), _moved(view.sensor[1], T, True)),
+                              _moved(view.outside, T), T[:3, 3].copy()))
     return pooled, corrections
 
 

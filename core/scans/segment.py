@@ -452,10 +452,14 @@ def _merge_stacked(labels: np.ndarray, pts: np.ndarray, floor: Plane, supports: 
 
 def _footprint(points: np.ndarray, floor: Plane) -> np.ndarray:
     """Points' footprint on the floor: the box of their 5th-95th percentiles in floor coordinates, (2, 2)."""
-    e1 = np.cross(floor.normal, [1.0, 0.0, 0.0] if abs(floor.normal[0]) < 0.9 else [0.0, 0.0, 1.0])
+    return np.percentile(points @ floor_axes(floor.normal), [5, 95], axis=0)
+
+
+def floor_axes(up: np.ndarray) -> np.ndarray:
+    """Two unit vectors spanning the floor whose normal is ``up`` (3, 2): floor coordinates."""
+    e1 = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 0.0, 1.0])
     e1 /= np.linalg.norm(e1)
-    e2 = np.cross(floor.normal, e1)
-    return np.percentile(points @ np.column_stack([e1, e2]), [5, 95], axis=0)
+    return np.column_stack([e1, np.cross(up, e1)])
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> float:

@@ -181,7 +181,7 @@ def pose_frames(depths: list[Path], poses: str | Path, warn: Callable[[str], Non
     found: list[PosedFrame] = []
     missing: list[str] = []
     if poses.is_dir():  # one matrix file per frame, matched by number
-        files = {_number(p): p for p in list(poses.glob("*.pose.txt")) + list(poses.glob("*.txt"))}
+        files = {_number(p): p for p in poses.glob("*.txt")}  # frame-000000.pose.txt, pose/000000.txt
         for d in depths:
             f = files.get(_number(d))
             if f is None:
@@ -251,10 +251,13 @@ def sensor_settings(folder: Path) -> dict:
             raise DataError(f"{folder / 'sensor.json'}: unreadable or without intrinsics ({e})") from e
     for name in ("intrinsic/intrinsic_depth.txt", "camera-intrinsics.txt", "intrinsics.txt"):
         if (folder / name).is_file():
-            K = np.loadtxt(folder / name)
-            if K.shape == (4, 4):
-                K = K[:3, :3]
-            return {"camera": str(folder / name) if K.shape == (3, 3) else None}
+            try:
+                K = np.loadtxt(folder / name)
+            except ValueError as e:
+                raise DataError(f"{folder / name}: not a matrix of numbers ({e})") from e
+            if K.shape not in ((3, 3), (4, 4)):  # ScanNet writes a 4x4 whose upper left 3x3 is K
+                raise DataError(f"{folder / name}: a 3x3 or 4x4 intrinsic matrix was expected, found shape {K.shape}")
+            return {"camera": {"fx": K[0, 0], "fy": K[1, 1], "cx": K[0, 2], "cy": K[1, 2]}}
     return {}
 
 
@@ -280,8 +283,7 @@ def load_sequence(paths: list[str | Path], poses: str | Path | None = None, came
     read: a sweep of thousands of frames costs only the keyframes' memory (``BYTES_PER_PIXEL`` a pixel,
     ~11 MB for 640x480). ``paths``: depth images, or one sequence folder whose depth images, poses and
     intrinsics are found (``find_depths``, ``find_poses``, ``sensor_settings``; the latter for files too, from
-    their folder). ``poses``: a trajectory
-    file or a folder of per-frame matrices (``POSE_FORMATS``)."""
+    their folder). ``poses``: a trajectory file or a folder of per-frame matrices (``POSE_FORMATS``)."""
     paths = [Path(p) for p in paths]
     if len(paths) == 1 and paths[0].is_dir():
         folder = paths[0]
@@ -373,10 +375,7 @@ def align(moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray, star
     T = np.eye(4) if start is None else np.array(start, float)
     tree = cKDTree(fixed)
     for _ in range(iterations):
-        moved = moving @ T[:3, :3].T + T[:3, 3]
-        d, k = tree.query(moved)
-        close = d <= np.quantile(d, keep)
-        p, q, n = moved[close], fixed[k[close]], fixed_normals[k[close]]
+        p, q, n = _pairs(tree, moving @ T[:3, :3].T + T[:3, 3], fixed, fixed_normals, keep)
         A = np.column_stack([np.cross(p, n), n])
         x = np.linalg.lstsq(A, np.einsum("ij,ij->i", q - p, n), rcond=None)[0]
         step = np.eye(4)
@@ -391,6 +390,14 @@ def align(moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray, star
 def misfit(moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray, keep: float = 0.5) -> float:
     """How far ``moving`` points lie off the surface of ``fixed`` (points with unit normals): the median
     point-to-plane distance of the closest ``keep`` share of nearest pairs, as ``align`` pairs them."""
-    d, k = cKDTree(fixed).query(moving)
+    p, q, n = _pairs(cKDTree(fixed), moving, fixed, fixed_normals, keep)
+    return float(np.median(np.abs(np.einsum("ij,ij->i", p - q, n))))
+
+
+def _pairs(tree: cKDTree, moving: np.ndarray, fixed: np.ndarray, fixed_normals: np.ndarray,
+           keep: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The closest ``keep`` share of nearest pairs: the moving points, their partners in ``fixed`` (its
+    ``tree``) and the partners' normals."""
+    d, k = tree.query(moving)
     close = d <= np.quantile(d, keep)
-    return float(np.median(np.abs(np.einsum("ij,ij->i", moving[close] - fixed[k[close]], fixed_normals[k[close]]))))
+    return moving[close], fixed[k[close]], fixed_normals[k[close]]
