@@ -289,8 +289,9 @@ class MainWindow(QMainWindow):
 
     def _show_scene(self) -> None:
         if self.optimize.scene is not None or self.optimize.sequence is not None:
-            points, colors, _ = self.optimize.scene_points()
+            points, colors, ids = self.optimize.scene_points()
             self.viewer.set_points(points, colors)
+            self.viewer.set_labels(*self.optimize.rejected_labels(points, ids, category(self.bundle) if self.bundle else "shape"))
 
     def start_fit(self) -> None:
         if self.fitter.running:

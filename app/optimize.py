@@ -18,6 +18,7 @@ from core.scans.segment import Segmentation
 SEGMENT_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                            [140, 86, 75], [227, 119, 194], [188, 189, 34], [23, 190, 207]], np.uint8)  # tab10
 BACKGROUND_COLOR = np.array([175, 175, 175], np.uint8)  # floor, walls, clutter
+REJECTED_COLOR = np.array([95, 95, 95], np.uint8)  # an object whose fit says it is not what the model knows
 
 SCAN_SUFFIXES = (".png", ".tif", ".tiff", ".exr", ".npy", ".npz")
 NOISE_MAX = 0.05
@@ -167,6 +168,7 @@ class OptimizePanel(QWidget):
         self.objects.itemSelectionChanged.connect(self.objectsChanged)
         # a sequence of frames with poses: its objects (listed once) in ``objects``, its frames here, each toggleable
         self.sequence: SequenceScene | None = None
+        self.rejected: dict[int, float] = {}  # list key -> score of the objects a fit called not what the model knows
         self.frames = QListWidget()
         self.frames.setVisible(False)
         self.frames.itemChanged.connect(lambda _: self.objectsChanged.emit())
@@ -216,6 +218,7 @@ class OptimizePanel(QWidget):
         """List the objects found in a scan without a pose (largest first, the most prominent chosen, as
         the CLI's default); None: a posed scan."""
         self.scene = seg
+        self.rejected = {}
         self.objects.blockSignals(True)
         self.objects.clear()
         for k, s in enumerate(seg.segments if seg is not None else []):
@@ -246,6 +249,7 @@ class OptimizePanel(QWidget):
         """List a sequence's objects, once each, the most prominent chosen, and its frames (all shown); None:
         no sequence."""
         self.sequence = scene
+        self.rejected = {}
         self.frames.blockSignals(True)
         self.frames.clear()
         self.objects.blockSignals(True)
@@ -305,17 +309,40 @@ class OptimizePanel(QWidget):
             own = owner[valid]
             color = np.tile(BACKGROUND_COLOR, (len(own), 1))
             for k in np.unique(own[own >= 0]):
-                c = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
-                color[own == k] = c if k in chosen else (c * 0.35 + 0.65 * 235).astype(np.uint8)
+                color[own == k] = self.object_color(k, k, chosen)
             colors.append(color)
             ids.append(own)
         if not points:
             return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, int)
         return np.concatenate(points).astype(np.float32), np.concatenate(colors), np.concatenate(ids)
 
+    def object_color(self, k: int, key: int, chosen: set[int]) -> np.ndarray:
+        """The colour of the ``k``-th listed object (list key ``key``): its own, pale unless chosen, dark grey
+        once its fit has said it is not what the model knows (``mark_checked``)."""
+        if key in self.rejected:
+            return REJECTED_COLOR
+        color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
+        return color if key in chosen else (color * 0.35 + 0.65 * 235).astype(np.uint8)
+
+    def rejected_labels(self, points: np.ndarray, ids: np.ndarray, category: str) -> tuple[np.ndarray, list[str]]:
+        """Where to write "not a <category> (score ...)" in the view: at the top of each rejected object's
+        points (``scene_points``' points and ids)."""
+        where, texts = [], []
+        for key, score in self.rejected.items():
+            own = points[ids == key]
+            if len(own):
+                where.append(own[np.argmin(own[:, 1])])  # camera frame, y down: the highest point
+                texts.append(f"not a {category} ({score:.2f})")
+        return np.reshape(where, (-1, 3)), texts
+
     def mark_checked(self, checks: dict, category: str) -> None:
         """After a fit: objects the model does not know (their ``FitCheck``, by list key: a segment's label or
-        a sequence's object index) are greyed, with their score."""
+        a sequence's object index) are greyed, with their score, here and in the view (``object_color``)."""
+        for key, check in checks.items():
+            if check.known:
+                self.rejected.pop(key, None)
+            else:
+                self.rejected[key] = check.score
         for i in range(self.objects.count()):
             item = self.objects.item(i)
             check = checks.get(item.data(Qt.UserRole))
@@ -327,6 +354,7 @@ class OptimizePanel(QWidget):
             else:
                 item.setText(f"{text}  — not a {category} (score {check.score:.2f})")
                 item.setForeground(pg.mkColor(150, 150, 150))
+        self.objectsChanged.emit()
 
     def chosen_labels(self) -> list[int]:
         return [item.data(Qt.UserRole) for item in self.objects.selectedItems()]
@@ -363,8 +391,7 @@ class OptimizePanel(QWidget):
         colors = np.tile(BACKGROUND_COLOR, (len(labels), 1))
         chosen = set(self.chosen_labels())
         for k, s in enumerate(seg.segments):
-            color = SEGMENT_COLORS[k % len(SEGMENT_COLORS)]
-            colors[labels == s.label] = color if s.label in chosen else (color * 0.35 + 0.65 * 235).astype(np.uint8)
+            colors[labels == s.label] = self.object_color(k, s.label, chosen)
         return seg.points[valid], colors, labels
 
     def sigma(self) -> float:

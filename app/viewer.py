@@ -49,6 +49,7 @@ class Viewer(QWidget):
         self.scan_frame = False  # a sensor's scene is shown in its camera's frame (set_scan_frame)
         self.scan_half_tan = (np.tan(np.radians(22.5)), np.tan(np.radians(22.5)))  # the depth camera's, across and up
         self._shown = np.zeros(0, int)  # index in the given points of each point drawn
+        self.labels: list[str] = []  # the notes written in the view (set_labels)
         self._press: tuple[int, int] | None = None
         self.plotter.iren.add_observer("LeftButtonPressEvent", self._on_press)
         self.plotter.iren.add_observer("LeftButtonReleaseEvent", self._on_release)
@@ -92,6 +93,8 @@ class Viewer(QWidget):
         an RGB (n, 3) uint8 per point; None hides them."""
         self._has_scan = points is not None and len(points) > 0
         if not self._has_scan:
+            if self.labels:  # they name parts of the scan
+                self.set_labels(np.zeros((0, 3)), [])
             if self.points_actor is not None:
                 self.points_actor.SetVisibility(False)
                 self.update_view()
@@ -118,6 +121,16 @@ class Viewer(QWidget):
         if not self._framed:
             self.reset_camera()
             self._framed = True
+        self.update_view()
+
+    def set_labels(self, where: np.ndarray, texts: list[str]) -> None:
+        """Notes written in the view at 3D points (a rejected object's score); none clears them."""
+        self.labels = list(texts)
+        self.plotter.remove_actor("labels", render=False)
+        if len(texts):
+            self.plotter.add_point_labels(np.asarray(where, np.float32), self.labels, name="labels", font_size=12,
+                                          text_color="#303030", shape_color="white", shape_opacity=0.7,
+                                          show_points=False, always_visible=True, render=False)
         self.update_view()
 
     def _on_press(self, *_) -> None:

@@ -395,8 +395,14 @@ def cmd_bench(a) -> None:
         from .model.bundle import open_model
 
         bundle = open_model(a.model or "default")
+        if a.frames and not a.labels:
+            raise DataError("bench scenes --frames needs --labels (the frames' chair boxes)")
         data, split = _held_out_data(a, bundle)
         (bench_fit if a.what == "fit" else bench_scenes)(bundle, data, split, count=a.count, res=a.res[0] if a.res else 128)
+        if a.what == "scenes" and a.frames:  # and the real frames' rows
+            from .evaluation.bench import bench_real
+
+            bench_real(bundle, a.frames, a.labels, count=a.count, res=a.res[0] if a.res else 128)
     elif a.what == "prepare":
         from .evaluation.bench import bench_prepare
 
@@ -621,6 +627,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--samples", type=int, help="train-quality: SDF samples per shape (100,000); prepare: per mesh (500,000)")
     s.add_argument("--threads", type=int, default=1, help="train-quality: torch threads")
     s.add_argument("--meshes", help="prepare: a folder of real meshes (part soups) to time and check the sign on")
+    s.add_argument("--frames", help="scenes: real sensor frames laid out as evaluate --experiments real reads them: "
+                   "their labelled chairs timed too, after the rendered scenes (needs --labels)")
+    s.add_argument("--labels", help="scenes --frames: the frames' labels JSON (chair boxes)")
     s.set_defaults(func=cmd_bench)
     return p
 

@@ -358,6 +358,12 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     fitted = next(window.optimize.objects.item(i) for i in range(window.optimize.objects.count())
                   if window.optimize.objects.item(i).data(Qt.UserRole) == chairs[1])
     assert "(score " in fitted.text()  # its check: a chair, or greyed as not one
+    from core.scans.check import FitCheck
+    from app.optimize import REJECTED_COLOR
+    window.optimize.mark_checked({chairs[0]: FitCheck(0.6, 0.0, 0.8, 2.5), chairs[1]: FitCheck(0.0, 0.0, 0.8, 0.5)}, "chair")
+    _, colors, ids = window.optimize.scene_points()
+    assert (colors[ids == chairs[0]] == REJECTED_COLOR).all() and not (colors[ids == chairs[1]] == REJECTED_COLOR).all()
+    assert window.viewer.labels == ["not a chair (2.50)"]  # written at the object in the view
     assert window.viewer.face_count() > 0 and window.viewer.mesh.vertices[:, 2].min() > 0.5  # metres in front of the camera
     assert window.export(str(tmp_path / "chairs.ply"))
     exported = trimesh.load(tmp_path / "chairs.ply")

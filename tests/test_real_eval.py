@@ -59,6 +59,14 @@ def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experi
     summary = json.loads((out / "real_summary.json").read_text())
     assert summary["frames"] == 2 and summary["crashes"] == 0
     assert "crashes (target 0)" in (out / "real.md").read_text()
+    assert (out / "meshes" / "room" / "frame-000000_chair0.ply").is_file()  # the found chair's fit, to look at
+    from core.evaluation.bench import bench_real  # bench scenes' real-frame row: the same chair, timed
+    from core.model.bundle import load_bundle
+
+    lines = []
+    timed = bench_real(load_bundle(tiny_experiment / "bundle.safetensors"), frames, labels, count=1, res=32, echo=lines.append)
+    assert [r["frame"] for r in timed] == ["room/frame-000000.depth.png"] and "median" in lines[-1]
+    assert 0 < timed[0]["segment_s"] < timed[0]["object_s"] and 0.2 < timed[0]["lm_share"] < 1
     import core.evaluation.real_frames as R  # a second run resumes: every frame is done, none is fitted again
     monkeypatch.setattr(R, "frame_rows", lambda *a, **k: pytest.fail("a frame already done was fitted again"))
     first_table = (out / "real.csv").read_text()
@@ -84,3 +92,35 @@ def test_box_overlap_and_free_space_violation():
     behind = np.column_stack([np.zeros(10), np.zeros(10), np.full(10, 2.01)])
     in_front = behind - [0, 0, 0.5]  # 50 cm in front of the wall the sensor saw: seen-through space
     assert seen_through(behind, wall, cam) == 0.0 and seen_through(in_front, wall, cam) == 1.0
+
+
+def test_held_out_views_score_what_the_fitting_frame_never_saw(tmp_path):
+    """The held-out-view check on a rendered sweep with its poses: the true chair placed from frame 0 explains
+    what frame 0 never saw in the other frames; a frame whose chair was not found covers nothing."""
+    from core.evaluation.held_out_views import held_out_views
+    from core.evaluation.real_frames import chair_mesh
+    from core.mesh.meshing import SurfaceMesh, export_mesh
+    from core.scans.scene import render_sweep, save_sweep
+
+    chair = make_shape("chairs", 7)
+    sweep = render_sweep([chair], ["chairs_00007"], seed=3, camera=sensor_camera(320, 240), views=3)
+    folder = save_sweep(sweep, tmp_path / "frames" / "sweep")
+    spec = json.loads((folder / "sensor.json").read_text())
+    spec["depth"]["files"] = "frame-*.depth.png"
+    (folder / "sensor.json").write_text(json.dumps(spec))
+    labels = {}
+    for k, r in enumerate(sweep):
+        rows, cols = np.nonzero(r.labels == r.objects[0].label)
+        labels[f"sweep/frame-{k:06d}.depth.png"] = {"chairs": [{"box": [int(cols.min()), int(rows.min()), int(cols.max()) + 1,
+                                                                        int(rows.max()) + 1], "in_view_half": True}]}
+    to_world = sweep[0].camera_to_world @ sweep[0].objects[0].model_to_camera
+    scale = np.cbrt(abs(np.linalg.det(to_world[:3, :3])))
+    box = {"centre": to_world[:3, 3].tolist(), "axes": (to_world[:3, :3] / scale).T.tolist(), "half_extents": [scale] * 3}
+    meshes = tmp_path / "meshes"
+    placed = SurfaceMesh(np.asarray(chair.vertices, np.float32), np.asarray(chair.faces)).moved(sweep[0].objects[0].model_to_camera)
+    export_mesh(placed, chair_mesh(meshes, "sweep/frame-000000.depth.png", 0))
+    pairs = held_out_views(find_frames(tmp_path / "frames"), labels, {"sweep": [box]}, meshes)
+    from_first = [p for p in pairs if p["fitted_in"] == "frame-000000"]
+    assert from_first and all(p["unseen_points"] >= 50 for p in pairs)
+    assert min(p["held_out_view_coverage"] for p in from_first) > 0.8  # the true shape explains the unseen side
+    assert [p["held_out_view_coverage"] for p in pairs if p["fitted_in"] != "frame-000000"] == [0.0] * (len(pairs) - len(from_first))

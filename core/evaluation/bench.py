@@ -256,6 +256,56 @@ def bench_scenes(bundle, data_dir, split, count: int = 3, res: int = 128, echo=p
     return rows
 
 
+def bench_real(bundle, frames_dir, labels_path, count: int = 3, res: int = 128, echo=print) -> list[dict]:
+    """``bench scenes``' real-frame rows: in the first ``count`` labelled frames with a chair in view, that chair
+    from the depth file to its mesh in the camera frame (reading, segmentation, the pose-free fit, meshing at
+    ``res``), and the LM's share of it (cProfile's cumulative time in the two LM solvers)."""
+    import cProfile
+    import json
+    import pstats
+
+    from core.scans.completion import fit_segment
+    from core.scans.pose import model_height
+    from core.scans.scan import back_project, load_scan
+    from core.scans.segment import segment_scan
+    from .real_frames import find_frames
+
+    labels = json.loads(Path(labels_path).read_text())["frames"]
+    frames = [f for f in find_frames(frames_dir) if any(c.get("in_view_half", True) for c in labels.get(f.key, {}).get("chairs", []))]
+    height = model_height(bundle.decoder, bundle.latents.codes)
+    echo(f"bench scenes, real frames ({frames_dir}): a labelled chair per frame, depth file to mesh ({res}^3); "
+         f"target <= 10 s per object; {_where(bundle.decoder.device)}")
+    echo(f"{'frame':>44} {'segment s':>10} {'fit s':>7} {'object s':>9} {'LM share':>9}")
+    rows = []
+    for frame in frames[:count]:
+        box = next(c for c in labels[frame.key]["chairs"] if c.get("in_view_half", True))["box"]
+        profile = cProfile.Profile()
+        t0 = time.perf_counter()
+        profile.enable()
+        scan = load_scan(frame.path, camera=frame.intrinsics, depth_scale=frame.per_metre, depth_format=frame.depth_format)
+        seg = segment_scan(scan.depth, scan.camera, source=str(frame.path))
+        t1 = time.perf_counter()
+        x0, y0, x1, y1 = (int(round(c)) for c in box)
+        inside = [int((seg.labels[y0:y1, x0:x1] == s.label).sum()) for s in seg.segments]
+        if not inside or max(inside) == 0:
+            profile.disable()
+            echo(f"{frame.key:>44} no object in the labelled box")
+            continue
+        _, normals, _ = back_project(scan.depth, scan.camera)
+        fit_segment(bundle, seg, seg.segments[int(np.argmax(inside))], normals, res, height, warn=lambda m: None,
+                    camera=scan.camera)
+        profile.disable()
+        total = time.perf_counter() - t0
+        stats = pstats.Stats(profile).stats
+        lm = sum(v[3] for (_, _, name), v in stats.items() if name in ("fit_lm", "fit_code_and_pose"))
+        rows.append({"frame": frame.key, "segment_s": t1 - t0, "fit_s": total - (t1 - t0), "object_s": total, "lm_share": lm / total})
+        echo(f"{frame.key:>44} {t1 - t0:>10.2f} {total - (t1 - t0):>7.2f} {total:>9.2f} {lm / total:>9.0%}")
+    if rows:
+        echo(f"{'median':>44} {np.median([r['segment_s'] for r in rows]):>10.2f} {np.median([r['fit_s'] for r in rows]):>7.2f} "
+             f"{np.median([r['object_s'] for r in rows]):>9.2f} {np.median([r['lm_share'] for r in rows]):>9.0%}")
+    return rows
+
+
 # How resources/recipe/train_default.sh makes the default model's data; its pinned test split names the held-out chairs.
 RECIPE_DATA = {"category": "chairs", "seed": 0, "samples": 250_000, "split": "recipe/chairs_test.json"}
 

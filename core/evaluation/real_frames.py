@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.fileio import DataError
+from core.mesh.meshing import export_mesh
 from core.model.bundle import Bundle
 
 FOUND_IOU, FALSE_IOU = 0.4, 0.2
@@ -101,8 +102,16 @@ def chair_points(seg, box) -> np.ndarray:
     return pts[np.abs(pts[:, 2] - np.median(pts[:, 2])) < 0.5]
 
 
-def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> tuple[dict, list[dict]]:
-    """Complete one frame (all whole objects) and score it; returns the frame's row and one per chair."""
+def chair_mesh(mesh_dir: Path, key: str, chair: int) -> Path:
+    """Where ``frame_rows`` keeps a labelled chair's fit (camera frame): <folder>/<frame>_chair<k>.ply."""
+    folder, name = key.split("/", 1)
+    return mesh_dir / folder / f"{Path(name).name.split('.')[0]}_chair{chair}.ply"
+
+
+def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
+               mesh_dir: Path | None = None) -> tuple[dict, list[dict]]:
+    """Complete one frame (all whole objects) and score it; returns the frame's row and one per chair. With
+    ``mesh_dir``, each labelled chair's matched fit is written there in the camera frame (``chair_mesh``)."""
     from core.evaluation.metrics import nearest_distances, sample_surface
     from core.scans.check import seen_through
     from core.scans.completion import complete_scene
@@ -123,7 +132,7 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
         uv, _ = cam.project(verts)
         height = float(np.ptp(verts @ up)) if up is not None and len(verts) else float("nan")
         surface = sample_surface(obj.mesh, 5000) if not obj.mesh.is_empty else np.zeros((0, 3))
-        objects.append({"box": _box(uv, cam.width, cam.height), "height": height, "surface": surface,
+        objects.append({"mesh": obj.mesh, "box": _box(uv, cam.width, cam.height), "height": height, "surface": surface,
                         "violation": seen_through(surface, seg.points, cam)})
     chairs = (labels or {}).get("chairs", [])
     chair_rows = []
@@ -133,6 +142,8 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int) -> t
         best = max(match, key=lambda i: scores[i], default=None)
         seen = chair_points(seg, chair["box"])
         near = 0.0
+        if best is not None and mesh_dir is not None:
+            export_mesh(objects[best]["mesh"], chair_mesh(mesh_dir, frame.key, k))
         if best is not None and len(seen) and len(objects[best]["surface"]):
             near = float(np.mean(nearest_distances(seen, objects[best]["surface"]) < NEAR))
         chair_rows.append({"frame": frame.key, "chair": k, "in_view_half": bool(chair.get("in_view_half", True)),
@@ -152,13 +163,15 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
     """Run ``frame_rows`` on every frame of ``frames_dir`` and write real.csv / real.md (per frame, per
     labelled chair, and the totals against the targets). Each frame done is kept in real_frames.jsonl as it
     finishes: a stopped run (minutes per frame on two cores) resumes after the frames it has."""
+    from .held_out_views import held_out_views
     from .tables import write_table
 
     frames = find_frames(frames_dir)[:count] if count else find_frames(frames_dir)
-    labels = {}
+    labels, world_boxes = {}, {}
     if labels_path is not None:
         try:
-            labels = json.loads(Path(labels_path).read_text())["frames"]
+            everything = json.loads(Path(labels_path).read_text())
+            labels, world_boxes = everything["frames"], everything.get("world_boxes", {})
         except (OSError, ValueError, KeyError) as e:
             raise DataError(f"{labels_path}: unreadable labels (a JSON with 'frames': {{frame: {{chairs: [...]}}}}): {e}") from e
     out_dir = Path(out_dir)
@@ -179,7 +192,7 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
             chairs += done[frame.key]["chairs"]
             continue
         try:
-            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res)
+            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res, out_dir / "meshes")
         except Exception as e:  # measured, not hidden: every crash is a row, named with its error
             row = {"frame": frame.key, "crash": f"{type(e).__name__}: {e}"[:300], "objects": 0, "rejected": 0, "labelled_chairs": None,
                    "found": 0, "false_chairs": None, "free_space_violation": float("nan"), "seconds": float("nan"),
@@ -206,6 +219,12 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
         "median_seconds_per_object": float(np.nanmedian([r["seconds_per_object"] for r in rows if r["objects"] + r["rejected"]]))
         if any(r["objects"] + r["rejected"] for r in rows) else float("nan"),
     }
+    pairs = held_out_views(frames, labels, world_boxes, out_dir / "meshes") if world_boxes else []
+    summary["median_held_out_view_coverage"] = float(np.median([p["held_out_view_coverage"] for p in pairs])) if pairs else float("nan")
+    if pairs:
+        write_table(pairs, out_dir / "real_held_out", "Held-out views: one frame's chair in the pass's other frames",
+                    "held_out_view_coverage: of the chair's points in the held-out frame that lie farther than 3 cm from every "
+                    "point the fitting frame saw of it, the share within 3 cm of the fitted surface (0: chair not found).")
     if chairs:
         write_table(chairs, out_dir / "real_chairs", "Labelled chairs in real frames",
                     f"found: a fitted object with projected box IoU >= {FOUND_IOU} and height {CHAIR_HEIGHT[0]}-{CHAIR_HEIGHT[1]} m; "
@@ -215,7 +234,8 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
                f"labelled frame (target <= 0.2); median share of a labelled chair's observed points within 2 cm "
                f"{summary['median_observed_within_2cm']:.0%} (target >= 90 %); median free-space violation "
                f"{summary['median_free_space_violation']:.1%} (target <= 5 %); median {summary['median_seconds_per_object']:.0f} s "
-               f"per object, segmentation to mesh (target <= 10 s).")
+               f"per object, segmentation to mesh (target <= 10 s); median held-out-view coverage "
+               f"{summary['median_held_out_view_coverage']:.0%} over {len(pairs)} frame pairs (target >= 50 %).")
     (out_dir / "real_summary.json").write_text(json.dumps(summary, indent=2))
     return write_table(rows, out_dir / "real", f"Real frames ({frames_dir})",
                        targets + f" Every whole object of each frame fitted (complete --all-objects), mesh {res}^3.")

@@ -57,6 +57,8 @@ NOISY_ROWS, NOISY_PRIORS = 40000, (1e-1, 1e-1)  # a noisy scan's: ~all its rows 
 # prior let it: with the ground-truth pose and mask of the first and third scene sets (43 and 45 chairs), fits above
 # Chamfer x1e3 5 went from 7 and 1 to 2 and 1, the median from 0.66 / 0.50 to 0.67 / 0.35 (scripted before: seeds
 # and the quarter-rows phase changed nothing, 16384 rows did half as well), for ~3x the posed fit's time
+FRAME_RES = 128  # the mesh whose box and extent define the object's own frame (``object_pose``) before its last fit
+START_ROWS = 1024  # rows on which the training codes are ranked as starts
 ADAM_SCAN_PRIOR = 5e-3  # Adam's one stage, its prior centred on 0
 SCAN_STARTS = 2  # training codes the first stage starts from, the lower loss kept. Which start is best, ranked on
 # 1024 rows, is a coin toss between near ties, and a few chairs fall into a wrong shape from the first: with the
@@ -76,7 +78,7 @@ def fit_scan(decoder, data: FitData, codes: torch.Tensor, method: str = "lm", pr
         return fit(decoder, data, method, init=codes, prior=ADAM_SCAN_PRIOR, progress=progress, cancelled=cancelled, **kwargs)
     device = decoder.device
     codes, data = codes.to(device), data.to(device)  # once, not in every stage
-    starts = best_starts(decoder, codes, data, torch.Generator().manual_seed(0), SCAN_STARTS)
+    starts = best_starts(decoder, codes, data, torch.Generator().manual_seed(0), SCAN_STARTS, count=START_ROWS)
     rows, priors = _scan_settings(data)
     kwargs.setdefault("samples", rows)
     firsts = [fit(decoder, data, "lm", init=z, prior=priors[0], cancelled=cancelled, **kwargs) for z in starts]
@@ -462,10 +464,10 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     # 0.2-3.5 cm and up to 5 % from the true pose where the object's own frame lay 0.2-1.4 cm and ~1 %, and
     # a shape fitted in a drifted frame is a shifted chair, which the training codes do not hold. Median
     # Chamfer x1e3 over those 35: 0.57 -> 0.44 (at the true pose 0.40); refitted in the drifted frame 0.61
+    frame = mesh_code(bundle.decoder, result.code, FRAME_RES, cancelled=cancelled)
+    if not frame.is_empty:
+        result = shape_then_pose(replace(result, model_to_camera=object_pose(frame, result.model_to_camera)), again=False)
     mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)
-    if not mesh.is_empty:
-        result = shape_then_pose(replace(result, model_to_camera=object_pose(mesh, result.model_to_camera)), again=False)
-        mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)
     if progress:
         progress(0.95, result)
     nearest = bundle.latents.names[nearest_code(bundle.latents.codes, result.code)[0]]

@@ -36,6 +36,7 @@ from .scan import observed_samples, sim3_scale
 
 PRIOR = 5e-3  # code prior, as completion's ADAM_SCAN_PRIOR (metric residuals are ~0.6 x model units)
 HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
+HYPOTHESIS_ITERATIONS = 8  # LM steps of each yaw hypothesis: its pose alone, then its code too
 START_CODES = 16  # training codes each yaw hypothesis picks its start from
 RIVAL = 1.15  # a turned yaw is refined beside the best if its loss is within 15 %: over the 43 scene chairs the
 # refined rival never won (refining closes at most ~60 % of the gap: 1.20 -> 1.08, 2.33 -> 1.53), and refining
@@ -275,11 +276,11 @@ def fit_object(decoder: Decoder, points: np.ndarray, normals: np.ndarray, up: np
         pose0 = np.array([2 * np.pi * k / hypotheses, 0, 0, *t, np.log(scale)])
         losses = [_loss(decoder, c, torch.as_tensor(pose0, dtype=torch.float32, device=decoder.device), *few, Gt, 0.05,
                         prior) for c in starts]
-        posed = lm(few, (starts[int(np.argmin(losses))], pose0), 8, code_damping=1e3)
+        posed = lm(few, (starts[int(np.argmin(losses))], pose0), HYPOTHESIS_ITERATIONS, code_damping=1e3)
         # then the code too, the scale held: the right yaw needs the shape to win against a wrong one. Every
         # yaw gets it: ranked by its pose alone, scene 14's true yaw came 5th of 8 and was lost when only
         # the best 4 went on (over the 43 scene chairs 37 within bounds against 36, nothing else changed)
-        tried.append(lm(few, posed, 8))
+        tried.append(lm(few, posed, HYPOTHESIS_ITERATIONS))
         if progress:
             progress(0.5 * (k + 1) / hypotheses, min(tried, key=lambda f: f.loss))
     # refine the best yaw from where it stopped, and beside it the best one turned more than 45 degrees
@@ -328,11 +329,12 @@ def choose_yaw(refined: list[ObjectFit], judge: Callable[[ObjectFit], float] | N
     return best
 
 
+POSE_ROWS = 4096  # rows of ``refine_pose``
 POSE_ETA = 0.01  # m: the samples' offset along the normals when the pose is refined with the shape held (below)
 
 
 def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: np.ndarray, up: np.ndarray,
-                noise: float = 0.0, outside: np.ndarray | None = None, rows: int = 4096, iterations: int = 10,
+                noise: float = 0.0, outside: np.ndarray | None = None, rows: int | None = None, iterations: int = 10,
                 seed: int = 0, cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """The pose once more, the shape held (the code, now the posed completion's at ``fit``'s pose, held back;
     the scale held), on samples ``POSE_ETA`` off the points rather than the search's 2 cm: a sample 2 cm
@@ -341,7 +343,7 @@ def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: n
     chairs moved 1.39 cm (median; 0.6 cm away, 1.0 cm down) with 2 cm and 0.89 cm with 1 cm, without bias."""
     G = gravity_frame(up)
     xyz, target, free = object_samples(points, normals, POSE_ETA, seed=seed, margin=3 * noise, outside=outside)
-    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows]
+    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows or POSE_ROWS]
     moved = fit_code_and_pose(decoder, xyz[sub], target[sub], free[sub], G, fit.code, _upright(fit, G),
                               iterations=iterations, code_damping=1e3, scale_damping=1e4, cancelled=cancelled)
     return replace(fit, model_to_camera=moved.model_to_camera, iterations=fit.iterations + moved.iterations,
