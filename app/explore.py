@@ -4,15 +4,17 @@ from __future__ import annotations
 import torch
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QPushButton, QSlider, QVBoxLayout, QWidget)
+                               QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from core.mesh.interpolate import interpolate
+from core.data.shapes import kinds, name_kind
+from core.mesh.interpolate import CROSS_KIND, interpolate
 from core.model.decoder import LatentTable
 
 from .latent_map import LatentMap
 
 RESOLUTIONS = [32, 64, 128, 256, 384, 512]
 SLIDER_STEPS = 1000
+ALL_KINDS = "all kinds"
 
 
 class ExplorePanel(QWidget):
@@ -23,7 +25,13 @@ class ExplorePanel(QWidget):
         self.latents: LatentTable | None = None
         self.extra: dict[str, torch.Tensor] = {}  # fitted or sampled codes, shown in the list too
         self.icons: dict = {}  # name -> QIcon
+        self.kinds: dict[str, list[str]] = {}  # kind -> shape names (``shapes.kinds``)
         self.filter = QLineEdit(placeholderText="Filter shapes…")
+        self.kind = QComboBox()  # a model of synthetic seating: chairs, armchairs, sofas, ... (``shapes.name_kind``)
+        self.kind.setVisible(False)
+        self.cross = QPushButton(f"{CROSS_KIND[0]} ↔ {CROSS_KIND[1]} (a one-seat sofa): the midpoint")
+        self.cross.setToolTip("The seed's example: a wooden chair and a single-person sofa; the slider at the midpoint")
+        self.cross.setVisible(False)
         self.list = QListWidget()
         self.list.setIconSize(QSize(64, 64))
         self.a, self.b = QComboBox(), QComboBox()
@@ -50,7 +58,11 @@ class ExplorePanel(QWidget):
         row.addWidget(self.play)
         row.addWidget(self.new_shape)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.filter)
+        top = QHBoxLayout()
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.kind)
+        layout.addLayout(top)
+        layout.addWidget(self.cross)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.map, 1)
         layout.addLayout(form)
@@ -60,8 +72,10 @@ class ExplorePanel(QWidget):
         layout.addWidget(self.spherical)
         layout.addLayout(row)
 
-        self.filter.textChanged.connect(self._apply_filter)
-        self.list.currentTextChanged.connect(self._pick_from_list)
+        self.filter.textChanged.connect(lambda _: self._apply_filter())
+        self.kind.currentTextChanged.connect(lambda _: self._apply_filter())
+        self.cross.clicked.connect(lambda: self.show_pair(*CROSS_KIND))
+        self.list.currentItemChanged.connect(lambda item, _: self._pick_from_list(item.data(Qt.UserRole) if item else ""))
         self.slider.valueChanged.connect(lambda _: self._emit(self.slider.isSliderDown()))
         self.slider.sliderReleased.connect(lambda: self._emit(False))
         for w in (self.a, self.b):
@@ -79,6 +93,13 @@ class ExplorePanel(QWidget):
         self.latents = latents
         self.extra = {}
         self.icons = {}
+        self.kinds = kinds(latents.names)
+        self.kind.blockSignals(True)
+        self.kind.clear()
+        self.kind.addItems([ALL_KINDS] + [f"{k} ({len(v)})" for k, v in self.kinds.items()])
+        self.kind.blockSignals(False)
+        self.kind.setVisible(len(self.kinds) > 1)
+        self.cross.setVisible(all(k in self.kinds for k in CROSS_KIND))
         self._refill()
         self.a.setCurrentIndex(0)
         self.b.setCurrentIndex(min(1, len(latents) - 1))
@@ -86,8 +107,15 @@ class ExplorePanel(QWidget):
 
     def set_icon(self, name: str, icon) -> None:
         self.icons[name] = icon
-        for item in self.list.findItems(name, Qt.MatchExactly):
-            item.setIcon(icon)
+        for i in range(self.list.count()):
+            if self.list.item(i).data(Qt.UserRole) == name:
+                self.list.item(i).setIcon(icon)
+
+    def show_pair(self, kind_a: str, kind_b: str) -> None:
+        """The first shape of ``kind_a`` as A, of ``kind_b`` as B, and the midpoint between them."""
+        self.a.setCurrentText(self.kinds[kind_a][0])
+        self.b.setCurrentText(self.kinds[kind_b][0])
+        self.set_t(0.5)
 
     def add_code(self, name: str, z: torch.Tensor) -> None:
         """Add a fitted or sampled code to the browser and pickers, and show it."""
@@ -104,11 +132,13 @@ class ExplorePanel(QWidget):
             w.blockSignals(True)
         a, b = self.a.currentText(), self.b.currentText()
         self.list.clear()
-        self.list.addItems(self._names())
-        for i in range(self.list.count()):
-            icon = self.icons.get(self.list.item(i).text())
-            if icon is not None:
-                self.list.item(i).setIcon(icon)
+        for name in self._names():
+            kind = name_kind(name) if len(self.kinds) > 1 else None  # one kind (a chairs model) goes without saying
+            item = QListWidgetItem(name if kind is None else f"{name} · {kind}")
+            item.setData(Qt.UserRole, name)
+            if name in self.icons:
+                item.setIcon(self.icons[name])
+            self.list.addItem(item)
         for combo, keep in ((self.a, a), (self.b, b)):
             combo.clear()
             combo.addItems(self._names())
@@ -116,7 +146,7 @@ class ExplorePanel(QWidget):
                 combo.setCurrentText(keep)
         for w in (self.list, self.a, self.b):
             w.blockSignals(False)
-        self._apply_filter(self.filter.text())
+        self._apply_filter()
         if self.latents is not None:
             self.map.set_codes(self.latents.names, self.latents.codes, self.extra)
 
@@ -151,10 +181,14 @@ class ExplorePanel(QWidget):
             self.map.mark(self.code_of(self.a.currentText()), self.code_of(self.b.currentText()), z)
             self.codeChanged.emit(z, preview)
 
-    def _apply_filter(self, text: str) -> None:
+    def _apply_filter(self) -> None:
+        """Shapes whose name (and kind) holds the filter's text, of the kind chosen."""
+        text = self.filter.text().lower()
+        kind = self.kind.currentText().rsplit(" (", 1)[0]
         for i in range(self.list.count()):
             item = self.list.item(i)
-            item.setHidden(text.lower() not in item.text().lower())
+            of_kind = kind in ("", ALL_KINDS) or name_kind(item.data(Qt.UserRole)) == kind
+            item.setHidden(text not in item.text().lower() or not of_kind)
 
     def _pick_from_list(self, name: str) -> None:
         if name:

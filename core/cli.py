@@ -66,10 +66,13 @@ def cmd_import(a) -> None:
 def cmd_info(a) -> None:
     from .model.bundle import open_model
 
+    from .data.shapes import kinds
+
     b = open_model(a.model)
     n_params = sum(p.numel() for p in b.decoder.parameters())
     print(json.dumps({"architecture": b.arch.to_dict(), "parameters": n_params, "shapes": len(b.latents),
                       "names": b.latents.names[:10] + (["…"] if len(b.latents) > 10 else []),
+                      "kinds": {k: len(v) for k, v in kinds(b.latents.names).items()},
                       "epoch": b.info.get("epoch")}, indent=2))
 
 
@@ -513,8 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("interpolate", help="mesh the path between two shapes")
     s.add_argument("model")
-    s.add_argument("a", help="shape name or index")
-    s.add_argument("b", help="shape name or index")
+    s.add_argument("a", help="shape name, index, or kind (its first shape: 'four-legged chair', armchair, sofa, ...; "
+                   "deepsdf info lists a model's kinds)")
+    s.add_argument("b", help="shape name, index, or kind")
     s.add_argument("--steps", type=int, default=10)
     s.add_argument("--slerp", action="store_true", help="spherical instead of linear")
     s.add_argument("--res", type=int, default=128)

@@ -549,3 +549,26 @@ def test_a_sequence_folder_shows_its_frames_together_fits_objects_over_them_and_
     exported = trimesh.load(tmp_path / "chair.ply")
     assert np.allclose(exported.vertices.mean(0), (chair.vertices @ truth[:3, :3].T + truth[:3, 3]).mean(0), atol=1e-3)
     window.grab().save(str(tmp_path / "sequence.png"))
+
+
+def test_shapes_listed_with_their_kind_and_the_seed_pair_in_one_click(window, qtbot):
+    """A seating model's shapes show their kind and filter by it; one click puts a wooden chair at A, a one-seat
+    sofa (armchair) at B and shows the midpoint."""
+    from core.model.decoder import LatentTable
+    from core.data.shapes import kinds, name_kind
+
+    names = [f"seating_{i:05d}" for i in range(40)]  # the default's codes under seating names: kinds from the seeds
+    window.explore.set_latents(LatentTable(window.bundle.latents.codes[:40], names))
+    explore = window.explore
+    assert explore.kind.isVisible() and explore.cross.isVisible()
+    assert explore.list.item(4).text() == f"seating_00004 · {name_kind('seating_00004')}"
+    sofas = kinds(names)["sofa"]
+    explore.kind.setCurrentText(f"sofa ({len(sofas)})")
+    shown = [explore.list.item(i).data(Qt.UserRole) for i in range(explore.list.count()) if not explore.list.item(i).isHidden()]
+    assert shown == sofas
+    explore.cross.click()
+    assert explore.a.currentText() == kinds(names)["four-legged chair"][0] and explore.b.currentText() == kinds(names)["armchair"][0]
+    assert explore.t() == pytest.approx(0.5)
+    wait_for_mesh(qtbot, window, 64)
+    explore.list.setCurrentRow(explore.list.count() - 1)  # a click on a listed shape still picks it by name
+    assert explore.a.currentText() == explore.list.currentItem().data(Qt.UserRole)

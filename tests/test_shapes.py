@@ -1,4 +1,5 @@
 import numpy as np
+import torch
 import pytest
 
 from core.data.shapes import CATEGORIES, make_shape, synth
@@ -56,3 +57,21 @@ def test_every_seating_kind_is_one_closed_piece_and_known_from_its_seed():
     sofa, stool = make_shape("seating", first["sofa"]), make_shape("seating", first["stool"])
     assert sofa.extents[0] > 1.5 * sofa.extents[1] and stool.extents[1] > stool.extents[0]  # long and low; tall and narrow
     assert shape_kind("chairs", 3) == "chair"
+
+
+def test_a_shape_is_named_by_its_kind_and_a_kind_picks_its_first_shape(tiny_experiment):
+    """Names as synth writes them carry their kind; other names (ShapeNet ids, fits) have none. A model's code is
+    reached by a kind too (the CLI's interpolate A B), its first shape of that kind."""
+    from core.data.shapes import kinds, name_kind, shape_kind
+    from core.model.bundle import load_bundle
+
+    assert name_kind("seating_00004") == shape_kind("seating", 4) and name_kind("chairs_00003") == "chair"
+    assert name_kind("1a2b3c4d") is None and name_kind("fit 1") is None and name_kind("seating_x") is None
+    names = [f"seating_{i:05d}" for i in range(40)] + ["fit 1"]
+    by_kind = kinds(names)
+    assert sum(map(len, by_kind.values())) == 40 and all(name_kind(n) == k for k, v in by_kind.items() for n in v)
+    bundle = load_bundle(tiny_experiment / "bundle.safetensors")
+    first_chair = bundle.latents.names[0]
+    assert torch.equal(bundle.code("chair"), bundle.code(first_chair))
+    with pytest.raises(KeyError, match="sofa"):
+        bundle.code("sofa")  # the tiny chairs model has none

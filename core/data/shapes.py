@@ -194,6 +194,23 @@ def shape_kind(category: str, seed: int) -> str:
     return singular(category)
 
 
+def name_kind(name: str) -> str | None:
+    """The kind of a shape named as ``synth`` names them (<category>_<seed>: seating_00012 -> sofa); None for
+    other names (a ShapeNet id, a fitted code)."""
+    category, _, seed = name.rpartition("_")
+    return shape_kind(category, int(seed)) if category in CATEGORIES and seed.isdigit() else None
+
+
+def kinds(names: list[str]) -> dict[str, list[str]]:
+    """The names of each kind (``name_kind``), in their order; names without a kind are left out."""
+    found: dict[str, list[str]] = {}
+    for name in names:
+        kind = name_kind(name)
+        if kind is not None:
+            found.setdefault(kind, []).append(name)
+    return found
+
+
 def _rng(category: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([hash_category(category), seed])
 

@@ -9,6 +9,10 @@ import torch
 from .meshing import SurfaceMesh, export_mesh, mesh_code
 
 
+CROSS_KIND = ("four-legged chair", "armchair")  # the seed's example: a wooden chair and a single-person sofa
+# (``shapes.name_kind``: a seating model's armchair is its one-seat sofa) give a chair whose sides are closed
+
+
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return a + (b - a) * t
 

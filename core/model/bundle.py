@@ -36,6 +36,11 @@ class Bundle:
         return self.decoder.arch
 
     def code(self, key: int | str) -> torch.Tensor:
+        """A shape's code by index, by name, or by kind (``shapes.kinds``: the first shape of that kind)."""
+        if isinstance(key, str) and key not in self.latents.names:
+            from core.data.shapes import kinds
+
+            key = kinds(self.latents.names).get(key, [key])[0]
         i = key if isinstance(key, int) else self.latents.index(key)
         if not -len(self.latents) <= i < len(self.latents):
             raise IndexError(f"shape index {i} out of range (model holds {len(self.latents)} shapes)")
