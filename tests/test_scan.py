@@ -214,6 +214,30 @@ def test_evaluate_runs_every_experiment(tiny_experiment, tiny_data, tmp_path):
         assert int(row["pieces_a"]) == pieces(mesh_code(model.decoder, model.code(row["a"]), 32))
 
 
+def test_interpolation_of_a_seating_model_adds_the_seed_pairs_across_kinds(tiny_experiment, tiny_data, tmp_path):
+    """A model of several kinds: the seed's chair-to-one-seat-sofa pairs and chair-to-sofa pairs beside the random
+    ones, their paths drawn in interpolation_kinds.png."""
+    import csv
+    from core.data.shapes import kinds
+    from core.evaluation.experiments import Context, interpolation
+    from core.model.bundle import load_bundle
+    from core.model.decoder import LatentTable
+
+    bundle = load_bundle(tiny_experiment / "bundle.safetensors")
+    seeds = [14, 4, 0] + [i for i in range(1, 40) if i not in (4, 14)]  # a four-legged chair, an armchair, a sofa, ...
+    names = [f"seating_{i:05d}" for i in seeds[:len(bundle.latents)]]  # its codes under seating names
+    bundle.latents = LatentTable(bundle.latents.codes, names)
+    by_kind = kinds(names)
+    interpolation(Context(bundle, tiny_data, tmp_path, res=32, count=1), shown=1)
+    rows = list(csv.DictReader(open(tmp_path / "interpolation.csv")))
+    crossed = [(r["pair"], r["a"], r["b"]) for r in rows if r["pair"] != "random"]
+    expected = [(f"{a} - {b}", by_kind[a][0], by_kind[b][0]) for a, b in (("four-legged chair", "armchair"),
+                                                                          ("four-legged chair", "sofa"))
+                if a in by_kind and b in by_kind]
+    assert expected and crossed == expected and len(rows) == 1 + len(expected)
+    assert (tmp_path / "interpolation_kinds.png").stat().st_size > 1000
+
+
 def test_nearest_training_shape_is_one_the_model_was_trained_on(tiny_experiment, tiny_data, tmp_path):
     """A data folder may hold more training shapes than the model (a larger run's): they are not "training"."""
     from core.model.bundle import load_bundle

@@ -20,7 +20,8 @@ from core.data.samples import read_split
 from core.scans.completion import complete
 from core.fileio import DataError, atomic_write
 from core.fit.latent import FitData, fit, nearest_code
-from core.mesh.interpolate import interpolate
+from core.mesh.interpolate import CROSS_KIND, interpolate
+from core.data.shapes import kinds
 from core.mesh.meshing import SurfaceMesh, mesh_code
 from .tables import write_table
 from .metrics import (accuracy, chamfer, completion, emd, fscore, nearest_distances, normal_consistency, pieces,
@@ -215,16 +216,22 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
     """Midpoints between random pairs of training codes: are they one piece (slivers under 0.1 % of the
     area ignored; the ends too, meshed the same way: a stretcher one or two voxels thick may break in
     either), how far from both ends and from the nearest training shape; the first ``shown`` pairs go
-    into interpolation.png. ``ctx.count`` sets how many pairs: 20 say little about a rate (the share that
+    into interpolation.png. A model of several kinds (``shapes.kinds``) adds up to ``shown`` pairs of the seed's
+    example (``CROSS_KIND``: a four-legged chair to a one-seat sofa) and of a four-legged chair to a sofa, their
+    paths at t = 0, 0.25, 0.5, 0.75, 1 in interpolation_kinds.png. ``ctx.count`` sets how many random pairs: 20 say little about a rate (the share that
     breaks depends on how many pairs join a swivel chair and a chair on legs; resources/README.md)."""
     pairs = ctx.count or pairs
     nearest = nearest or TrainingShapes(ctx)
     names = ctx.bundle.latents.names
     trained = {e[2]: e for e in ctx.trained()}  # the ends' truths are read when a pair needs them
     rng = np.random.default_rng(0)
-    rows, pictures = [], []
-    for _ in tqdm(range(pairs), desc="interpolation"):
-        i, j = rng.choice(len(names), 2, replace=False)
+    chosen = [("random", *rng.choice(len(names), 2, replace=False)) for _ in range(pairs)]
+    by_kind = kinds(names)
+    crossed = [(a, b) for a, b in (CROSS_KIND, (CROSS_KIND[0], "sofa")) if a in by_kind and b in by_kind]
+    for a, b in crossed:  # a seating model: the seed's chair to a one-seat sofa, and to a sofa
+        chosen += [(f"{a} - {b}", names.index(x), names.index(y)) for x, y in list(zip(by_kind[a], by_kind[b]))[:shown]]
+    rows, pictures, across = [], [], []
+    for pair, i, j in tqdm(chosen, desc="interpolation"):
         za, zb = ctx.bundle.code(int(i)), ctx.bundle.code(int(j))
         mid = mesh_code(ctx.bundle.decoder, interpolate(za, zb, 0.5), ctx.res)
         if mid.is_empty:
@@ -234,15 +241,19 @@ def interpolation(ctx: Context, pairs: int = 20, nearest: TrainingShapes | None 
         name, d = nearest.nearest(pts)
         to = {end: chamfer(pts, ctx.truth(trained[names[k]])) if names[k] in trained else float("nan")
               for end, k in (("a", i), ("b", j))}
-        rows.append({"a": names[i], "b": names[j], "pieces": pieces(mid), "pieces_a": pieces(ends[0]),
+        if pair != "random":  # the path from one kind to the other, its midpoints shown
+            across += [ends[0], *(mesh_code(ctx.bundle.decoder, interpolate(za, zb, t), ctx.res) for t in (0.25, 0.5, 0.75)), ends[1]]
+        rows.append({"pair": pair, "a": names[i], "b": names[j], "pieces": pieces(mid), "pieces_a": pieces(ends[0]),
                      "pieces_b": pieces(ends[1]), "midpoint_to_a": to["a"], "midpoint_to_b": to["b"],
                      "nearest_training": name, "nearest_chamfer": d})
-        if len(pictures) < 3 * shown:
+        if pair == "random" and len(pictures) < 3 * shown:
             pictures += [ends[0], mid, ends[1]]
-    try:  # look at them: do midpoints look like chairs?
-        save_grid(pictures, ctx.out_dir / "interpolation.png", cols=3, cell=200)
-    except Exception as e:  # no display and no off-screen GL here: the table still stands
-        warnings.warn(f"interpolation.png not rendered ({type(e).__name__}: {e})")
+    for grid, cols, path in ((pictures, 3, "interpolation.png"), (across, 5, "interpolation_kinds.png")):
+        try:  # look at them: do midpoints look like chairs?
+            if grid:
+                save_grid(grid, ctx.out_dir / path, cols=cols, cell=200)
+        except Exception as e:  # no display and no off-screen GL here: the table still stands
+            warnings.warn(f"{path} not rendered ({type(e).__name__}: {e})")
     one = sum(r["pieces"] == 1 for r in rows)
     whole_ends = sum(r["pieces_a"] == r["pieces_b"] == 1 for r in rows)
     return write_table(rows, ctx.out_dir / "interpolation", "Interpolation midpoints",
