@@ -60,6 +60,7 @@ def test_real_frames_are_completed_and_scored_against_labelled_boxes(tiny_experi
     assert summary["frames"] == 2 and summary["crashes"] == 0
     assert "crashes (target 0)" in (out / "real.md").read_text()
     assert (out / "meshes" / "room" / "frame-000000_chair0.ply").is_file()  # the found chair's fit, to look at
+    assert (out / "pictures" / "room" / "frame-000001.png").stat().st_size > 1000  # every frame's fits over its depth
     from core.evaluation.bench import bench_real  # bench scenes' real-frame row: the same chair, timed
     from core.model.bundle import load_bundle
 

@@ -109,9 +109,10 @@ def chair_mesh(mesh_dir: Path, key: str, chair: int) -> Path:
 
 
 def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
-               mesh_dir: Path | None = None) -> tuple[dict, list[dict]]:
+               out_dir: Path | None = None) -> tuple[dict, list[dict]]:
     """Complete one frame (all whole objects) and score it; returns the frame's row and one per chair. With
-    ``mesh_dir``, each labelled chair's matched fit is written there in the camera frame (``chair_mesh``)."""
+    ``out_dir``, each labelled chair's matched fit is written to its meshes/ in the camera frame (``chair_mesh``)
+    and the frame's picture to its pictures/ (``frame_picture``)."""
     from core.evaluation.metrics import nearest_distances, sample_surface
     from core.scans.check import seen_through
     from core.scans.completion import complete_scene
@@ -123,10 +124,10 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
     seconds = time.perf_counter() - t0
     cam = scan.camera
     up = None if seg.floor is None else seg.floor.normal
-    objects, rejected = [], 0
+    objects, rejected = [], []
     for obj in found:
         if obj.check is not None and not obj.check.known:  # reported as not a chair: not an accepted object
-            rejected += 1
+            rejected.append(obj)
             continue
         verts = np.asarray(obj.mesh.vertices) if not obj.mesh.is_empty else np.zeros((0, 3))
         uv, _ = cam.project(verts)
@@ -142,15 +143,23 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
         best = max(match, key=lambda i: scores[i], default=None)
         seen = chair_points(seg, chair["box"])
         near = 0.0
-        if best is not None and mesh_dir is not None:
-            export_mesh(objects[best]["mesh"], chair_mesh(mesh_dir, frame.key, k))
+        if best is not None and out_dir is not None:
+            export_mesh(objects[best]["mesh"], chair_mesh(out_dir / "meshes", frame.key, k))
+        if best is not None:
+            objects[best]["chair"] = True
         if best is not None and len(seen) and len(objects[best]["surface"]):
             near = float(np.mean(nearest_distances(seen, objects[best]["surface"]) < NEAR))
         chair_rows.append({"frame": frame.key, "chair": k, "in_view_half": bool(chair.get("in_view_half", True)),
                            "found": best is not None, "best_iou": max(scores, default=0.0),
                            "height_m": objects[best]["height"] if best is not None else float("nan"),
                            "observed_within_2cm": near, "observed_points": len(seen)})
-    false = sum(all(iou(o["box"], c["box"]) < FALSE_IOU for c in chairs) for o in objects) if labels is not None else None
+    for o in objects:
+        o["false"] = labels is not None and all(iou(o["box"], c["box"]) < FALSE_IOU for c in chairs)
+    false = sum(o["false"] for o in objects) if labels is not None else None
+    if out_dir is not None:
+        folder, name = frame.key.split("/", 1)
+        frame_picture(scan, chairs, objects, rejected, out_dir / "pictures" / folder / f"{Path(name).name.split('.')[0]}.png")
+    rejected = len(rejected)
     row = {"frame": frame.key, "crash": "", "objects": len(objects), "rejected": rejected, "labelled_chairs": len(chairs) if labels is not None else None,
            "found": sum(r["found"] for r in chair_rows), "false_chairs": false,
            "free_space_violation": float(np.median([o["violation"] for o in objects])) if objects else float("nan"),
@@ -158,10 +167,47 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
     return row, chair_rows
 
 
+def frame_picture(scan, chairs: list[dict], objects: list[dict], rejected: list, path: Path) -> None:
+    """A frame's depth in grey with the labelled chairs' boxes (yellow) and the outline of every fitted object:
+    green where it found a labelled chair, red where it is a false chair, blue otherwise (a frame without
+    labels), grey dashed with its score where the check said it is not what the model knows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    from core.scans.scan import render_depth
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    ax.imshow(scan.depth, cmap="gray", vmin=0.3, vmax=5.0)
+    for c in chairs:
+        x0, y0, x1, y1 = c["box"]
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="#e8c31c", lw=1.5, ls="--"))
+    outlined = [(o["mesh"], "#2ca02c" if o.get("chair") else "#d62728" if o["false"] else "#1f77b4", "solid", "")
+                for o in objects] + [(o.mesh, "#8c8c8c", "dashed", f"{o.check.score:.2f}") for o in rejected]
+    for mesh, color, style, text in outlined:
+        if mesh.is_empty:
+            continue
+        silhouette = np.isfinite(render_depth(mesh.to_trimesh(), scan.camera, np.eye(4)))
+        if silhouette.any():
+            ax.contour(silhouette, levels=[0.5], colors=color, linewidths=1.5, linestyles=style)
+            if text:
+                v, u = np.nonzero(silhouette)
+                ax.text(u.mean(), v.min(), text, color="white", fontsize=8, ha="center", va="bottom",
+                        bbox={"fc": color, "ec": "none", "alpha": 0.8, "pad": 1})
+    ax.set_axis_off()
+    fig.tight_layout(pad=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_path: str | Path | None = None,
          res: int = 64, count: int | None = None) -> Path:
     """Run ``frame_rows`` on every frame of ``frames_dir`` and write real.csv / real.md (per frame, per
-    labelled chair, and the totals against the targets). Each frame done is kept in real_frames.jsonl as it
+    labelled chair, and the totals against the targets), each frame's picture (``frame_picture``) and its chairs'
+    fits (meshes/; the held-out-view check, ``held_out_views``, reads them). Each frame done is kept in real_frames.jsonl as it
     finishes: a stopped run (minutes per frame on two cores) resumes after the frames it has."""
     from .held_out_views import held_out_views
     from .tables import write_table
@@ -192,7 +238,7 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
             chairs += done[frame.key]["chairs"]
             continue
         try:
-            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res, out_dir / "meshes")
+            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res, out_dir)
         except Exception as e:  # measured, not hidden: every crash is a row, named with its error
             row = {"frame": frame.key, "crash": f"{type(e).__name__}: {e}"[:300], "objects": 0, "rejected": 0, "labelled_chairs": None,
                    "found": 0, "false_chairs": None, "free_space_violation": float("nan"), "seconds": float("nan"),
