@@ -249,13 +249,8 @@ def _frame_pixel(text: str) -> tuple[str, tuple[int, int]]:
 def _complete_sequence(a, bundle) -> None:
     """Several frames with camera poses: objects found across the frames, one fit each over every frame that
     sees it; meshes in the world frame, a JSON with each object's pose in the world and in every camera."""
-    import json
-
     from tqdm import tqdm
 
-    from .fileio import atomic_write
-    from .mesh.meshing import export_mesh
-    from .scans.completion import category
     from .scans.fusion import complete_sequence
     from .scans.sequence import BYTES_PER_PIXEL, load_sequence
 
@@ -276,29 +271,59 @@ def _complete_sequence(a, bundle) -> None:
         if not matches:
             raise ValueError(f"--object {a.object[0]}: no keyframe {name!r} (keyframes: {', '.join(names[:6])}...)")
         which = (matches[0], pixel)
-    with tqdm(total=100, desc="frames, pose and shape", unit="%", disable=None) as bar:
-        def progress(f, _fit):
-            bar.update(round(100 * f) - bar.n)
-
+    with _percent("frames, pose and shape") as progress:
         scene, fused = complete_sequence(bundle, seq, which, a.res, progress=progress, warn=tqdm.write)
-    several = a.all_objects or len(fused) > 1
-    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(fused))]
-    for obj, path in zip(fused, paths):
-        if obj.mesh.is_empty:
-            raise ValueError(f"an object's fitted code has no surface ({path.name})")
-        export_mesh(obj.mesh, path)
     meta = {"frames": [str(s.source) for s in seq.scans], "camera_to_world": [t.tolist() for t in seq.camera_to_world],
             "frame": "world (the poses' frame), in metres",
-            "floor": {"normal": scene.floor.normal.tolist(), "offset": scene.floor.offset},
-            "objects": [{"mesh": p.name, **o.summary(seq, scene.segs)} for o, p in zip(fused, paths)]}
+            "floor": {"normal": scene.floor.normal.tolist(), "offset": scene.floor.offset}}
+    _write_objects(out, a.all_objects or len(fused) > 1, meta, "nothing to fit (the reasons above)",
+                   [(o.mesh, o.summary(seq, scene.segs), f"object seen in {len({v.frame for v in o.views})} frame(s): "
+                     f"scale {o.found.scale:.3f}, loss {o.found.fit.loss:.4f}, {o.found.fit.seconds:.1f} s, nearest "
+                     f"{o.found.nearest}{_verdict(bundle, o.found.check)}") for o in fused])
+
+
+def _percent(desc: str):
+    """A tqdm bar of percent done, as a context giving the ``progress(fraction, fit)`` callback of the fits."""
+    from contextlib import contextmanager
+
+    from tqdm import tqdm
+
+    @contextmanager
+    def bar():
+        with tqdm(total=100, desc=desc, unit="%", disable=None) as b:
+            yield lambda f, _fit: b.update(round(100 * f) - b.n)
+
+    return bar()
+
+
+def _verdict(bundle, check) -> str:
+    """" NOT a chair (score ...)" for a fit its check rejects, else nothing."""
+    from .scans.completion import category
+
+    return "" if check is None or check.known else f" NOT a {category(bundle)} (score {check.score:.2f})"
+
+
+def _write_objects(out: Path, several: bool, meta: dict, nothing: str, objects: list[tuple]) -> None:
+    """A completion's objects, each (mesh, summary, line): the meshes (``out``, or out_0, out_1, ... when
+    ``several``), the JSON beside them (``meta`` and each object's summary with its mesh's file name), a line
+    per object naming its file; ``nothing`` said when there is none."""
+    import json
+
+    from .fileio import atomic_write
+    from .mesh.meshing import export_mesh
+
+    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(objects))]
+    for (mesh, _, _), path in zip(objects, paths):
+        if mesh.is_empty:
+            raise ValueError(f"{path.name}: the object's fitted code has no surface")
+    for (mesh, _, _), path in zip(objects, paths):
+        export_mesh(mesh, path)
+    meta = {**meta, "objects": [{"mesh": p.name, **summary} for (_, summary, _), p in zip(objects, paths)]}
     atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
-    for obj, path in zip(fused, paths):
-        check = obj.found.check
-        verdict = "" if check is None or check.known else f" NOT a {category(bundle)} (score {check.score:.2f})"
-        print(f"object seen in {len({v.frame for v in obj.views})} frame(s): scale {obj.found.scale:.3f}, loss {obj.found.fit.loss:.4f}, "
-              f"{obj.found.fit.seconds:.1f} s, nearest {obj.found.nearest}{verdict} -> {path}")
-    if not fused:
-        print("nothing to fit (the reasons above)")
+    for (_, _, line), path in zip(objects, paths):
+        print(f"{line} -> {path}")
+    if not objects:
+        print(nothing)
     print(f"poses, codes and losses: {out.with_suffix('.json')}")
 
 
@@ -324,42 +349,22 @@ def _pixel(text: str) -> tuple[int, int]:
 
 def _complete_scene(a, bundle, scan) -> None:
     """No pose: find the objects, fit pose and shape, write meshes in the camera frame and a JSON."""
-    import json
-
     from tqdm import tqdm
 
-    from .scans.completion import category, complete_scene, segment_pixel
-    from .fileio import atomic_write
-    from .mesh.meshing import export_mesh
+    from .scans.completion import complete_scene, segment_pixel
 
     which = [_pixel(p) for p in a.object] if a.object else ("all" if a.all_objects else "prominent")
-    with tqdm(total=100, desc="pose and shape", unit="%", disable=None) as bar:
-        def progress(f, _fit):
-            bar.update(round(100 * f) - bar.n)
-
+    with _percent("pose and shape") as progress:
         seg, found = complete_scene(bundle, scan, which, a.res, progress=progress, warn=tqdm.write)
-    out = Path(a.output)
-    several = a.all_objects or len(found) > 1
-    paths = [out.with_name(f"{out.stem}_{k}{out.suffix}") if several else out for k in range(len(found))]
-    for obj in found:
-        if obj.mesh.is_empty:
-            raise ValueError(f"object {obj.segment.label}: the fitted code has no surface")
-    for obj, path in zip(found, paths):
-        export_mesh(obj.mesh, path)
     meta = {"scan": str(a.scan), "frame": "camera (OpenCV: x right, y down, z forward), in the depth's units after "
                                           "depth_scale (metres for a millimetre PNG)",
             "floor": None if seg.floor is None else {"normal": seg.floor.normal.tolist(), "offset": seg.floor.offset},
             "supports": [{"normal": t.normal.tolist(), "offset": t.offset, "height_above_floor": float(seg.floor.distance(
-                -t.offset * t.normal)) if seg.floor is not None else None} for t in seg.supports],
-            "objects": [{"mesh": p.name, **o.summary(segment_pixel(seg, o.segment))} for o, p in zip(found, paths)]}
-    atomic_write(out.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
-    for obj, path in zip(found, paths):
-        verdict = "" if obj.check is None or obj.check.known else f" NOT a {category(bundle)} (score {obj.check.score:.2f})"
-        print(f"object {obj.segment.label} ({obj.segment.pixels} px): scale {obj.scale:.3f}, loss {obj.fit.loss:.4f}, "
-              f"{obj.fit.seconds:.1f} s, nearest {obj.nearest}{verdict} -> {path}")
-    if not found:
-        print(f"{a.scan}: nothing to fit (the reasons above)")
-    print(f"poses, codes and losses: {out.with_suffix('.json')}")
+                -t.offset * t.normal)) if seg.floor is not None else None} for t in seg.supports]}
+    _write_objects(Path(a.output), a.all_objects or len(found) > 1, meta, f"{a.scan}: nothing to fit (the reasons above)",
+                   [(o.mesh, o.summary(segment_pixel(seg, o.segment)), f"object {o.segment.label} ({o.segment.pixels} px): "
+                     f"scale {o.scale:.3f}, loss {o.fit.loss:.4f}, {o.fit.seconds:.1f} s, nearest {o.nearest}"
+                     f"{_verdict(bundle, o.check)}") for o in found])
 
 
 def cmd_evaluate(a) -> None:
