@@ -98,7 +98,7 @@ def test_box_overlap_and_free_space_violation():
 def test_held_out_views_score_what_the_fitting_frame_never_saw(tmp_path):
     """The held-out-view check on a rendered sweep with its poses: the true chair placed from frame 0 explains
     what frame 0 never saw in the other frames; a frame whose chair was not found covers nothing."""
-    from core.evaluation.held_out_views import held_out_views
+    from core.evaluation.real_frames import held_out_views
     from core.evaluation.real_frames import chair_mesh
     from core.mesh.meshing import SurfaceMesh, export_mesh
     from core.scans.scene import render_sweep, save_sweep

@@ -31,7 +31,7 @@ from core.scans.fusion import SceneObject, View, fit_views, find_objects, segmen
 from core.scans.scan import load_scan
 from core.scans.segment import segment_scan
 from core.scans.sequence import Sequence, find_poses, pose_frames, sensor_settings
-from .real_frames import chair_points, find_frames
+from .real_frames import chair_points, find_frames, in_world_box
 
 UNCOVERED = 0.03  # m
 PERTURB = (0.10, 3.0)  # m, degrees
@@ -53,13 +53,6 @@ def perturbed(pose: np.ndarray, seed: int, metres: float = PERTURB[0], degrees: 
     error[:3, :3] = Rotation.from_rotvec(np.radians(degrees) * axis / np.linalg.norm(axis)).as_matrix()
     error[:3, 3] = metres * d / np.linalg.norm(d)
     return pose @ error
-
-
-def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
-    """Which points lie in an oriented world-frame box (labels.json ``world_boxes``: centre, axes as rows,
-    half extents)."""
-    local = (points_world - np.asarray(box["centre"])) @ np.asarray(box["axes"]).T
-    return np.all(np.abs(local) <= np.asarray(box["half_extents"]), axis=1)
 
 
 def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict,
