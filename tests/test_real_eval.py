@@ -125,3 +125,12 @@ def test_held_out_views_score_what_the_fitting_frame_never_saw(tmp_path):
     assert from_first and all(p["unseen_points"] >= 50 for p in pairs)
     assert min(p["held_out_view_coverage"] for p in from_first) > 0.8  # the true shape explains the unseen side
     assert [p["held_out_view_coverage"] for p in pairs if p["fitted_in"] != "frame-000000"] == [0.0] * (len(pairs) - len(from_first))
+
+
+def test_tables_leave_unmeasured_cells_out_of_mean_and_median(tmp_path):
+    """A frame without labels has no false-chair count (None): the totals are over the frames that have one."""
+    from core.evaluation.tables import write_table
+
+    text = write_table([{"frame": "a", "false_chairs": 1}, {"frame": "b", "false_chairs": None}, {"frame": "c", "false_chairs": 3}],
+                       tmp_path / "t", "T").read_text()
+    assert "| **mean** | 2.0000 |" in text and "| **median** | 2.0000 |" in text

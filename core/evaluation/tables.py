@@ -25,8 +25,8 @@ def write_table(rows: list[dict], out: Path, title: str, note: str = "") -> Path
 
     lines = [f"## {title}", "", note, "", "| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(k, r[k]) for k in keys) + " |" for r in rows]
-    for stat, fn in (("**mean**", np.nanmean), ("**median**", np.nanmedian)):  # NaN: not measured (e.g. not found)
-        lines.append("| " + " | ".join(stat if k == keys[0] else (fmt(k, float(fn([r[k] for r in rows])))
+    for stat, fn in (("**mean**", np.nanmean), ("**median**", np.nanmedian)):  # NaN, None: not measured (not found, no label)
+        lines.append("| " + " | ".join(stat if k == keys[0] else (fmt(k, float(fn([np.nan if r[k] is None else r[k] for r in rows])))
                                                                   if k in numeric else "") for k in keys) + " |")
     text = "\n".join(lines) + "\n"
     atomic_write(out.with_suffix(".md"), lambda tmp: tmp.write_text(text))
