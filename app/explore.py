@@ -6,7 +6,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from core.data.shapes import kinds, name_kind
+from core.data.shapes import kinds
 from core.mesh.interpolate import CROSS_KIND, interpolate
 from core.model.decoder import LatentTable
 
@@ -15,6 +15,7 @@ from .latent_map import LatentMap
 RESOLUTIONS = [32, 64, 128, 256, 384, 512]
 SLIDER_STEPS = 1000
 ALL_KINDS = "all kinds"
+KIND_ROLE = Qt.UserRole + 1  # a listed shape's kind (``shapes.kinds``), beside its name in Qt.UserRole
 
 
 class ExplorePanel(QWidget):
@@ -27,7 +28,7 @@ class ExplorePanel(QWidget):
         self.icons: dict = {}  # name -> QIcon
         self.kinds: dict[str, list[str]] = {}  # kind -> shape names (``shapes.kinds``)
         self.filter = QLineEdit(placeholderText="Filter shapes…")
-        self.kind = QComboBox()  # a model of synthetic seating: chairs, armchairs, sofas, ... (``shapes.name_kind``)
+        self.kind = QComboBox()  # a model of synthetic seating: chairs, armchairs, sofas, ... (``shapes.kinds``)
         self.kind.setVisible(False)
         self.cross = QPushButton(f"{CROSS_KIND[0]} ↔ {CROSS_KIND[1]} (a one-seat sofa): the midpoint")
         self.cross.setToolTip("The seed's example: a wooden chair and a single-person sofa; the slider at the midpoint")
@@ -132,10 +133,13 @@ class ExplorePanel(QWidget):
             w.blockSignals(True)
         a, b = self.a.currentText(), self.b.currentText()
         self.list.clear()
+        kind_of = {name: kind for kind, names in self.kinds.items() for name in names}
         for name in self._names():
-            kind = name_kind(name) if len(self.kinds) > 1 else None  # one kind (a chairs model) goes without saying
-            item = QListWidgetItem(name if kind is None else f"{name} · {kind}")
+            kind = kind_of.get(name)
+            shown = len(self.kinds) > 1 and kind is not None  # one kind (a chairs model) goes without saying
+            item = QListWidgetItem(f"{name} · {kind}" if shown else name)
             item.setData(Qt.UserRole, name)
+            item.setData(KIND_ROLE, kind)
             if name in self.icons:
                 item.setIcon(self.icons[name])
             self.list.addItem(item)
@@ -187,7 +191,7 @@ class ExplorePanel(QWidget):
         kind = self.kind.currentText().rsplit(" (", 1)[0]
         for i in range(self.list.count()):
             item = self.list.item(i)
-            of_kind = kind in ("", ALL_KINDS) or name_kind(item.data(Qt.UserRole)) == kind
+            of_kind = kind in ("", ALL_KINDS) or item.data(KIND_ROLE) == kind
             item.setHidden(text not in item.text().lower() or not of_kind)
 
     def _pick_from_list(self, name: str) -> None:

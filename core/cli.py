@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -282,18 +283,13 @@ def _complete_sequence(a, bundle) -> None:
                      f"{o.found.nearest}{_verdict(bundle, o.found.check)}") for o in fused])
 
 
+@contextmanager
 def _percent(desc: str):
-    """A tqdm bar of percent done, as a context giving the ``progress(fraction, fit)`` callback of the fits."""
-    from contextlib import contextmanager
-
+    """A tqdm bar of percent done, giving the ``progress(fraction, fit)`` callback of the fits."""
     from tqdm import tqdm
 
-    @contextmanager
-    def bar():
-        with tqdm(total=100, desc=desc, unit="%", disable=None) as b:
-            yield lambda f, _fit: b.update(round(100 * f) - b.n)
-
-    return bar()
+    with tqdm(total=100, desc=desc, unit="%", disable=None) as bar:
+        yield lambda f, _fit: bar.update(round(100 * f) - bar.n)
 
 
 def _verdict(bundle, check) -> str:

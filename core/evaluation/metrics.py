@@ -43,6 +43,15 @@ def nearest_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return cKDTree(b).query(a, k=1, workers=-1)[0]
 
 
+def surface_distances(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Each point's distance to a triangle mesh's surface (not to its vertices)."""
+    import igl
+
+    sq, _, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(points, np.float64), np.ascontiguousarray(vertices, np.float64),
+                                               np.ascontiguousarray(faces, np.int64))
+    return np.sqrt(sq)
+
+
 def chamfer(a: np.ndarray, b: np.ndarray) -> float:
     """Official DeepSDF Chamfer distance between point sets (squared, summed over both directions)."""
     return float(np.mean(nearest_distances(a, b) ** 2) + np.mean(nearest_distances(b, a) ** 2))

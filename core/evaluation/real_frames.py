@@ -109,10 +109,29 @@ def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
     return np.all(np.abs(local) <= np.asarray(box["half_extents"]), axis=1)
 
 
+def boxed_chair_points(seg, chair: dict, camera_to_world: np.ndarray, world_boxes: list[dict]) -> np.ndarray:
+    """A labelled chair's observed points (``chair_points``, camera frame), those inside its oriented world-frame
+    boxes where the labels give them (``in_world_box``): its pixel box may also hold a table's leg."""
+    pts = chair_points(seg, chair["box"])
+    if not world_boxes or not len(pts):
+        return pts
+    world = pts @ camera_to_world[:3, :3].T + camera_to_world[:3, 3]
+    return pts[np.any([in_world_box(world, b) for b in world_boxes], axis=0)]
+
+
+def frame_stem(key: str | Path) -> str:
+    """A frame's name without folder or extensions: 7scenes_redkitchen/frame-000000.depth.png -> frame-000000."""
+    return Path(key).name.split(".")[0]
+
+
+def frame_file(root: Path, key: str, suffix: str) -> Path:
+    """Where a frame's output goes: <root>/<its folder>/<its stem><suffix>."""
+    return root / key.split("/", 1)[0] / f"{frame_stem(key)}{suffix}"
+
+
 def chair_mesh(mesh_dir: Path, key: str, chair: int) -> Path:
     """Where ``frame_rows`` keeps a labelled chair's fit (camera frame): <folder>/<frame>_chair<k>.ply."""
-    folder, name = key.split("/", 1)
-    return mesh_dir / folder / f"{Path(name).name.split('.')[0]}_chair{chair}.ply"
+    return frame_file(mesh_dir, key, f"_chair{chair}.ply")
 
 
 def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
@@ -164,8 +183,7 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
         o["false"] = labels is not None and all(iou(o["box"], c["box"]) < FALSE_IOU for c in chairs)
     false = sum(o["false"] for o in objects) if labels is not None else None
     if out_dir is not None:
-        folder, name = frame.key.split("/", 1)
-        frame_picture(scan, chairs, objects, rejected, out_dir / "pictures" / folder / f"{Path(name).name.split('.')[0]}.png")
+        frame_picture(scan, chairs, objects, rejected, frame_file(out_dir / "pictures", frame.key, ".png"))
     rejected = len(rejected)
     row = {"frame": frame.key, "crash": "", "objects": len(objects), "rejected": rejected, "labelled_chairs": len(chairs) if labels is not None else None,
            "found": sum(r["found"] for r in chair_rows), "false_chairs": false,
@@ -233,20 +251,17 @@ def world_chair_points(frame: Frame, boxes: list[dict], pose: np.ndarray, labels
 
     scan = load_scan(frame.path, camera=frame.intrinsics, depth_scale=frame.per_metre, depth_format=frame.depth_format)
     seg = segment_scan(scan.depth, scan.camera, source=str(frame.path))
-    found = []
-    for chair in labels["chairs"]:
-        pts = chair_points(seg, chair["box"])
-        world = pts @ pose[:3, :3].T + pose[:3, 3]
-        found.append(world[np.any([in_world_box(world, b) for b in boxes], axis=0)] if len(world) else world)
-    return np.concatenate(found) if found else np.zeros((0, 3))
+    found = [boxed_chair_points(seg, chair, pose, boxes) for chair in labels["chairs"]]
+    pts = np.concatenate(found) if found else np.zeros((0, 3))
+    return pts @ pose[:3, :3].T + pose[:3, 3]
 
 
 def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_dir: Path) -> list[dict]:
     """One row per (fitting frame, held-out frame) pair of every posed pass with world boxes (above)."""
-    import igl
     import trimesh
     from scipy.spatial import cKDTree
 
+    from core.evaluation.metrics import surface_distances
     from core.scans.sequence import find_poses, pose_frames
 
     by_folder: dict[Path, list[Frame]] = {}
@@ -277,12 +292,9 @@ def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_di
                     continue
                 covered = 0.0
                 if mesh is not None and len(mesh.faces):
-                    sq, _, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(unseen, np.float64),
-                                                               np.ascontiguousarray(mesh.vertices, np.float64),
-                                                               np.ascontiguousarray(mesh.faces, np.int64))
-                    covered = float(np.mean(np.sqrt(sq) <= COVERED))
-                rows.append({"folder": folder.name, "fitted_in": Path(fit.key).name.split(".")[0],
-                             "held_out": Path(held.key).name.split(".")[0], "found": mesh is not None,
+                    covered = float(np.mean(surface_distances(unseen, mesh.vertices, mesh.faces) <= COVERED))
+                rows.append({"folder": folder.name, "fitted_in": frame_stem(fit.key),
+                             "held_out": frame_stem(held.key), "found": mesh is not None,
                              "unseen_points": len(unseen), "held_out_view_coverage": covered})
     return rows
 

@@ -18,7 +18,6 @@ import json
 import time
 from pathlib import Path
 
-import igl
 import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
@@ -27,11 +26,12 @@ from core.fileio import DataError
 from core.mesh.meshing import export_mesh
 from core.model.bundle import Bundle
 from core.scans.check import seen_through
-from core.scans.fusion import SceneObject, View, fit_views, find_objects, segment_sequence
+from core.scans.fusion import SceneObject, fit_views, find_objects, segment_sequence
 from core.scans.scan import load_scan
 from core.scans.segment import segment_scan
 from core.scans.sequence import Sequence, find_poses, pose_frames, sensor_settings
-from .real_frames import chair_points, find_frames, in_world_box
+from .metrics import surface_distances
+from .real_frames import boxed_chair_points, find_frames, frame_stem
 
 UNCOVERED = 0.03  # m
 PERTURB = (0.10, 3.0)  # m, degrees
@@ -67,16 +67,11 @@ def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict
         V = mesh_world.vertices @ to_camera[:3, :3].T + to_camera[:3, 3]
         far = []
         for chair in labels[key]["chairs"]:
-            pts = chair_points(seg, chair["box"])
-            if world_boxes and len(pts):  # the chair's own points: what else its pixel box holds (a table's leg) left out
-                world = pts @ pose[:3, :3].T + pose[:3, 3]
-                pts = pts[np.any([in_world_box(world, b) for b in world_boxes], axis=0)]
+            pts = boxed_chair_points(seg, chair, pose, world_boxes)
             if not len(pts):
                 continue
             if len(mesh_world.faces):
-                sq, _, _ = igl.point_mesh_squared_distance(np.ascontiguousarray(pts, np.float64), np.ascontiguousarray(V, np.float64),
-                                                           np.ascontiguousarray(mesh_world.faces, np.int64))
-                far.append((pts, np.sqrt(sq) > UNCOVERED))
+                far.append((pts, surface_distances(pts, V, mesh_world.faces) > UNCOVERED))
                 uncovered.append(float(np.mean(far[-1][1])))
             else:
                 uncovered.append(1.0)
@@ -107,7 +102,7 @@ def _picture(panels: list[tuple], path: Path) -> None:
             uv, _ = scan.camera.project(pts)
             ax.scatter(*uv[~bad].T, s=0.3, c="#2ca02c")
             ax.scatter(*uv[bad].T, s=0.3, c="#d62728")
-        ax.set_title(Path(key).name.split(".")[0], fontsize=8)
+        ax.set_title(frame_stem(key), fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -172,7 +167,7 @@ def sequence_rows(bundle: Bundle, folder: Path, keys: list[str], paths: list[Pat
         print(f"{folder.name}: {k} frame(s){' (perturbed poses)' if perturb else ''}: uncovered {uncovered:.3f}, "
               f"free space {violation:.3f}, {seconds:.0f} s")
         rows.append({"folder": folder.name, "frames": k, "poses": f"perturbed {PERTURB[0] * 100:.0f} cm, {PERTURB[1]:.0f} deg"
-                     if perturb else "as given", "fitted_from": " ".join(Path(p).name.split(".")[0] for _, p in chosen),
+                     if perturb else "as given", "fitted_from": " ".join(frame_stem(p) for _, p in chosen),
                      "views_used": len({v.frame for v in obj.views}), "held_out_frames": len(held),
                      "uncovered_share": uncovered, "free_space_violation": violation, "seconds": seconds,
                      "seconds_vs_single": seconds / single_seconds if single_seconds else float("nan"),
