@@ -14,6 +14,7 @@ from core.scans.completion import HIDDEN, noisy, pick_segments
 from core.scans.fusion import SequenceScene
 from core.scans.scan import SENSORS, Camera, Scan, load_depth, load_scan, look_at_pose, sidecar_path
 from core.scans.segment import Segmentation
+from core.scans.sensor_json import sensor_of
 
 SEGMENT_COLORS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                            [140, 86, 75], [227, 119, 194], [188, 189, 34], [23, 190, 207]], np.uint8)  # tab10
@@ -111,8 +112,9 @@ class CameraDialog(QDialog):
 
 
 def open_scan_interactive(path: Path, parent=None) -> Scan | None:
-    """Load a scan; without a sidecar, ask for the camera. None if the user cancels."""
-    if sidecar_path(path).is_file():
+    """Load a scan; without a sidecar or its folder's ``sensor.json``, ask for the camera. None if the user
+    cancels."""
+    if sidecar_path(path).is_file() or sensor_of(path) is not None:
         return load_scan(path)
     depth = load_depth(path)
     dialog = CameraDialog(path, depth.shape[1], depth.shape[0], parent)

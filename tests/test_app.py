@@ -1,4 +1,5 @@
 """GUI tests: a real window (pytest-xvfb provides the display), the shipped default model."""
+import json
 import time
 from pathlib import Path
 
@@ -252,6 +253,15 @@ def test_sensor_scan_without_sidecar_asks_for_intrinsics_only(window, qtbot, tmp
     qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
     assert window.viewer.scan_frame and window.optimize.objects.count() >= 1
     assert np.nanmax(np.abs(window.optimize.scan.depth - render.depth)) < 1e-3  # read in metres
+
+    # in a sensor's folder (../shared/realdata layout) the frame opens with the folder's camera, nothing asked
+    (tmp_path / "sensor.json").write_text(json.dumps({"intrinsics": render.camera.to_dict(),
+                                                      "depth": {"files": "*.png", "per_metre": 1000}}))
+    monkeypatch.setattr(optimize.CameraDialog, "exec", lambda dialog: pytest.fail("asked for a known camera"))
+    window.optimize.scene = None
+    assert window.open_scan(str(tmp_path / "raw.png"))
+    assert window.optimize.scan.camera == render.camera
+    qtbot.waitUntil(lambda: window.optimize.scene is not None, timeout=120_000)
 
 
 def test_latent_map_picks_and_marks(window, qtbot):

@@ -11,7 +11,7 @@ from core.data.shapes import make_shape
 from core.evaluation.real_frames import find_frames, iou
 from core.scans.check import seen_through
 from core.fileio import DataError
-from core.scans.scan import Camera, back_project, write_depth_png
+from core.scans.scan import Camera, back_project, load_scan, write_depth_png
 from core.scans.scene import render_scene, sensor_camera
 
 
@@ -83,6 +83,34 @@ def test_frames_folder_errors_name_the_file(tmp_path):
     (tmp_path / "cam" / "sensor.json").write_text('{"depth": {"files": "*.png"}}')
     with pytest.raises(DataError, match="cam/sensor.json.*intrinsics"):
         find_frames(tmp_path)
+
+
+def test_a_single_frame_takes_its_folders_sensor_json(tmp_path):
+    """``complete FRAME`` and the app open a raw frame from a sensor folder without being told the camera:
+    the intrinsics, units and raw format of the sensor.json whose pattern names it, from a sub-folder too."""
+    camera = Camera(500.0, 501.0, 30.0, 20.0, 64, 48)
+    depth = np.full((48, 64), 1.5, np.float32)
+    folder = _sensor_folder(tmp_path, "tum", [], camera, per_metre=5000)
+    write_depth_png(depth, folder / "frame-000000.depth.png", depth_scale=5000)
+    mm = (depth * 1000).astype(np.uint16)
+    (folder / "raw").mkdir()
+    write_depth_png(((mm << 3) | (mm >> 13)).astype(np.float32) / 1000, folder / "raw" / "0.png")  # SUN3D's bit rotation
+    spec = json.loads((folder / "sensor.json").read_text())
+    spec["depth"]["converted"] = {"files": "raw/*.png", "format": "sun3d-bitrotated-png16: mm = (d >> 3) | (d << 13)",
+                                  "per_metre": 1000}
+    (folder / "sensor.json").write_text(json.dumps(spec))
+    for name in ("frame-000000.depth.png", "raw/0.png"):
+        scan = load_scan(folder / name)
+        assert (scan.camera.fx, scan.camera.cy) == (500.0, 20.0)
+        assert np.allclose(scan.depth, 1.5), name
+    assert [(f.key, f.per_metre, f.depth_format) for f in find_frames(tmp_path)] == [
+        ("tum/frame-000000.depth.png", 5000, None), ("tum/raw/0.png", 1000, "sun3d")]
+    (folder / "sensor.json").write_text('{"intrinsics": {"fx": 1}}')
+    with pytest.raises(DataError, match="tum/sensor.json.*intrinsics"):
+        load_scan(folder / "frame-000000.depth.png")
+    (folder / "sensor.json").unlink()
+    with pytest.raises(DataError, match="no intrinsics"):
+        load_scan(folder / "frame-000000.depth.png")
 
 
 def test_box_overlap_and_free_space_violation():

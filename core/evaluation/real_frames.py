@@ -27,12 +27,11 @@ from tqdm import tqdm
 from core.fileio import DataError
 from core.mesh.meshing import export_mesh
 from core.model.bundle import Bundle
+from core.scans.sensor_json import NAME as SENSOR_JSON, read_sensor
 
 FOUND_IOU, FALSE_IOU = 0.4, 0.2
 CHAIR_HEIGHT = (0.6, 1.3)  # m
 NEAR = 0.02  # m: an observed point explained by the fit
-# depth formats of sensor.json ("format" values) and what load_depth calls them
-FORMATS = {"png16": None, "nyu-disparity-pgm": "nyu-disparity", "sun3d-bitrotated-png16": "sun3d"}
 
 
 @dataclass
@@ -48,27 +47,11 @@ def find_frames(root: str | Path) -> list[Frame]:
     """Every depth file the ``sensor.json`` of each sub-folder of ``root`` names (its ``files`` glob, and
     a ``converted`` copy's), with the folder's intrinsics and depth units."""
     root = Path(root)
-    folders = sorted(p.parent for p in root.glob("*/sensor.json"))
-    if not folders:
-        raise DataError(f"{root}: no */sensor.json (a folder per sensor, laid out like ../shared/realdata/frames)")
-    frames = []
-    for folder in folders:
-        try:
-            spec = json.loads((folder / "sensor.json").read_text())
-            intrinsics = {k: spec["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")}
-        except (ValueError, KeyError) as e:
-            raise DataError(f"{folder / 'sensor.json'}: unreadable or without intrinsics fx, fy, cx, cy ({e})") from e
-        depth = spec.get("depth", {})
-        for part in (depth, depth.get("converted") or {}):
-            if "files" not in part:
-                continue
-            kind = str(part.get("format", "png16")).split(":")[0].strip()
-            if kind not in FORMATS:
-                raise DataError(f"{folder / 'sensor.json'}: unknown depth format {kind!r} ({', '.join(FORMATS)})")
-            for path in sorted(folder.glob(part["files"])):
-                frames.append(Frame(f"{folder.name}/{path.relative_to(folder).as_posix()}", path, intrinsics,
-                                    part.get("per_metre"), FORMATS[kind]))
-    return frames
+    sensors = [read_sensor(p.parent) for p in sorted(root.glob(f"*/{SENSOR_JSON}"))]
+    if not sensors:
+        raise DataError(f"{root}: no */{SENSOR_JSON} (a folder per sensor, laid out like ../shared/realdata/frames)")
+    return [Frame(f"{s.folder.name}/{path.relative_to(s.folder).as_posix()}", path, s.intrinsics, part.per_metre,
+                  part.depth_format) for s in sensors for path, part in s.depth_files()]
 
 
 def _box(uv: np.ndarray, width: int, height: int) -> np.ndarray | None:

@@ -23,6 +23,7 @@ import torch
 
 from core.fileio import DataError, atomic_write, ieee_denormals
 from core.fit.latent import FitData
+from .sensor_json import NAME as SENSOR_JSON, sensor_of
 
 SIDECAR_HELP = ("give the intrinsics (`deepsdf complete --intrinsics fx,fy,cx,cy`; the app asks for them), or write "
                 "a sidecar JSON next to the image with 'intrinsics' (fx, fy, cx, cy, width, height, or an Open3D "
@@ -299,7 +300,8 @@ def sidecar_path(image: Path) -> Path:
 
 def load_scan(path: str | Path, camera: Camera | str | dict | None = None, camera_to_model=None,
               depth_scale: float | None = None, depth_format: str | None = None) -> Scan:
-    """A depth image with its camera: explicit arguments win over the sidecar JSON. ``camera`` may be
+    """A depth image with its camera: explicit arguments win over the sidecar JSON, which wins over the
+    folder's ``sensor.json`` (a raw sensor frame's intrinsics, units and format). ``camera`` may be
     anything ``Camera.parse`` reads (a sensor's "fx,fy,cx,cy"); the image gives its size."""
     path = Path(path)
     meta = {}
@@ -309,13 +311,19 @@ def load_scan(path: str | Path, camera: Camera | str | dict | None = None, camer
             meta = json.loads(side.read_text())
         except json.JSONDecodeError as e:
             raise DataError(f"{side}: invalid JSON ({e})") from e
-    depth = load_depth(path, depth_scale if depth_scale is not None else meta.get("depth_scale"),
-                       depth_format or meta.get("depth_format"))
+    found = None if "intrinsics" in meta else sensor_of(path)  # the folder's sensor.json, for a raw frame
+    sensor, part = found or (None, None)
+    if depth_scale is None:
+        depth_scale = meta.get("depth_scale", part.per_metre if part else None)
+    depth = load_depth(path, depth_scale, depth_format or meta.get("depth_format") or (part.depth_format if part else None))
+    if camera is None and sensor is not None:
+        camera = sensor.intrinsics
     if camera is not None and not isinstance(camera, Camera):
         camera = Camera.parse(camera, size=(depth.shape[1], depth.shape[0]))
     if camera is None:
         if "intrinsics" not in meta:
-            raise DataError(f"{path}: no intrinsics ({side.name} missing or without 'intrinsics'); {SIDECAR_HELP}")
+            raise DataError(f"{path}: no intrinsics ({side.name} missing or without 'intrinsics', no "
+                            f"{SENSOR_JSON} in its folder); {SIDECAR_HELP}")
         camera = Camera.parse(meta["intrinsics"], side.parent, size=(depth.shape[1], depth.shape[0]))
     if camera_to_model is None:
         camera_to_model = meta.get("camera_to_model")  # a sensor's scan has none: pose-free completion

@@ -20,7 +20,6 @@ it the other way round.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,8 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
 from core.fileio import DataError
-from .scan import Camera, Scan, back_project, load_scan
+from .scan import Scan, load_scan
+from .sensor_json import read_sensor
 
 MAX_GAP = 0.02  # s: a depth image and a pose further apart in time are not associated (TUM's associate.py)
 DISAGREE = 0.10  # m: frames whose depths disagree by a larger median once their poses are applied are refused
@@ -241,14 +241,9 @@ def keyframes(frames: list, stride: int = 1, max_frames: int | None = None) -> l
 def sensor_settings(folder: Path) -> dict:
     """Intrinsics and depth units of a sequence folder: its ``sensor.json`` (``../shared/realdata`` layout),
     ScanNet's ``intrinsic/intrinsic_depth.txt``, or 7-Scenes' ``camera-intrinsics.txt``; empty if none."""
-    if (folder / "sensor.json").is_file():
-        try:
-            spec = json.loads((folder / "sensor.json").read_text())
-            depth = spec.get("depth", {})
-            return {"camera": {k: spec["intrinsics"][k] for k in ("fx", "fy", "cx", "cy")},
-                    "depth_scale": depth.get("per_metre")}
-        except (ValueError, KeyError) as e:
-            raise DataError(f"{folder / 'sensor.json'}: unreadable or without intrinsics ({e})") from e
+    sensor = read_sensor(folder)
+    if sensor is not None:
+        return {"camera": sensor.intrinsics, "depth_scale": sensor.files[0].per_metre if sensor.files else None}
     for name in ("intrinsic/intrinsic_depth.txt", "camera-intrinsics.txt", "intrinsics.txt"):
         if (folder / name).is_file():
             try:
