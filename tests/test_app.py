@@ -328,12 +328,12 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     from core.scans.completion import segment_pixel
     from core.scans.scan import save_scan, Scan
     from core.scans.scene import render_scene, sensor_camera
-    from core.data.shapes import make_shape
+    from core.data.shapes import named_shape
 
     wait_for_mesh(qtbot, window, 64)
     names = window.bundle.latents.names[3:5]
     assert window.open_model(str(tiny_experiment))
-    render = render_scene([make_shape("chairs", int(n.split("_")[1])) for n in names], names, seed=4,
+    render = render_scene([named_shape(n) for n in names], names, seed=4,
                           camera=sensor_camera(320, 240))
     save_scan(Scan(render.depth, render.camera, None), tmp_path / "room.png")
     assert window.open_scan(str(tmp_path / "room.png"))

@@ -1,5 +1,4 @@
 """Pose and shape of a chair in a sensor-like scene, found without being told the pose."""
-import time
 
 import numpy as np
 import torch
@@ -11,7 +10,7 @@ from core.scans.pose import JUDGE_TIE, RIVAL, ObjectFit, choose_yaw, fit_object,
 from core.scans.scan import back_project, drop_flying_pixels, sim3_scale
 from core.scans.scene import render_scene
 from core.scans.segment import segment_scan
-from core.data.shapes import make_shape
+from core.data.shapes import named_shape
 
 
 def test_pose_parametrisation_round_trips():
@@ -29,13 +28,12 @@ def test_a_training_chair_is_found_in_a_noisy_scene_without_its_pose():
     torch.set_num_threads(1)
     bundle = open_model("default")
     name = bundle.latents.names[3]
-    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=0)
+    render = render_scene([named_shape(name)], [name], seed=0)
     seg = segment_scan(render.depth, render.camera)
     truth = render.labels == 1
     segment = max(seg.segments, key=lambda s: (truth & (seg.labels == s.label)).sum())
     pts, normals, valid = back_project(render.depth, render.camera)
     mask = (seg.labels == segment.label) & valid
-    t0 = time.perf_counter()
     fit = fit_object(bundle.decoder, pts[mask], normals[mask], seg.floor.normal, seg.floor.offset, bundle.latents.codes)
     # its seconds are the whole search's, which the benches compare with the posed fit (they once held
     # only the last LM stage's, a fifth of it)
@@ -52,7 +50,7 @@ def test_refine_pose_brings_a_shifted_pose_back_and_keeps_the_shape():
     bundle = open_model("default")
     k = 3
     name = bundle.latents.names[k]
-    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=1)
+    render = render_scene([named_shape(name)], [name], seed=1)
     seg = segment_scan(render.depth, render.camera)
     pts, normals, valid = back_project(render.depth, render.camera)
     mask = (render.labels == 1) & valid & np.isfinite(normals).all(-1)
@@ -92,7 +90,7 @@ def test_a_turned_rival_that_nearly_ties_is_chosen_by_the_outline():
     bundle = open_model("default")
     k = 3
     name = bundle.latents.names[k]
-    render = render_scene([make_shape("chairs", int(name.split("_")[1]))], [name], seed=2)
+    render = render_scene([named_shape(name)], [name], seed=2)
     pts, _, _ = back_project(render.depth, render.camera)
     gt = render.objects[0].model_to_camera
     turned = gt @ np.diag([-1.0, 1.0, -1.0, 1.0])  # half a turn about the model's up axis

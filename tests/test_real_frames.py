@@ -8,7 +8,6 @@ import textwrap
 import numpy as np
 
 from core.scans.completion import pick_segments
-from core.scans.scan import Camera
 from core.scans.segment import Plane, Segment, Segmentation
 
 

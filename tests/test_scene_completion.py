@@ -10,16 +10,14 @@ import trimesh
 
 from core.model.bundle import open_model
 from core.cli import main
-from core.scans.completion import fit_segment, floor_of, pick_segments
+from core.scans.completion import floor_of, pick_segments
 from core.evaluation.experiments import _rotation_error
 from core.fileio import DataError
 from core.mesh.meshing import mesh_code
-from core.evaluation.metrics import chamfer
-from core.data.samples import load_mesh, normalize
 from core.scans.scene import render_scene
 from core.scans.scan import back_project, Camera, load_scan, save_scan, Scan, sim3_scale
 from core.scans.segment import Plane, Segment, Segmentation, segment_scan
-from core.data.shapes import make_shape
+from core.data.shapes import make_shape, named_shape
 from tests.conftest import PORTRAIT, portrait
 
 
@@ -31,7 +29,7 @@ def scene(tmp_path_factory):
     paths = []
     for name in names:
         paths.append(root / f"{name}.ply")
-        make_shape("chairs", int(name.split("_")[1])).export(paths[-1])
+        named_shape(name).export(paths[-1])
     out = root / "scene.png"
     assert main(["render-depth", *map(str, paths), "--scene", "--res", "320x240", "--seed", "4", "-o", str(out)]) == 0
     return out
@@ -72,7 +70,7 @@ def test_all_objects_written_in_the_camera_frame_with_poses(scene, all_objects):
         assert fitted["nearest_training_shape"] in bundle.latents.names and len(fitted["code"]) == bundle.arch.latent_size
         assert 0.0 <= fitted["hidden_outline"] <= 1.0
         mesh = trimesh.load(tmp_path / fitted["mesh"])
-        chair = make_shape("chairs", int(truth["name"].split("_")[1]))
+        chair = named_shape(truth["name"])
         placed = chair.copy().apply_transform(gt)
         d = np.abs(trimesh.proximity.signed_distance(placed, mesh.sample(2000, seed=0)))
         assert np.median(d) < 0.1, (truth["name"], np.median(d))  # metres
@@ -263,7 +261,7 @@ def test_posed_scan_of_a_room_fits_the_object_at_the_pose(scene, tmp_path):
     out = tmp_path / "chair.ply"
     assert main(["complete", "default", str(posed), "-o", str(out), "--res", "64"]) == 0
     fitted = trimesh.load(out)  # the model's frame
-    chair = make_shape("chairs", int(truth["name"].split("_")[1]))
+    chair = named_shape(truth["name"])
     d = np.abs(trimesh.proximity.signed_distance(chair, fitted.sample(2000, seed=0)))
     assert np.median(d) < 0.03  # a 64^3 mesh from a noisy 320x240 view
     assert (np.ptp(fitted.vertices, axis=0) < 1.15 * np.ptp(chair.vertices, axis=0) + 0.05).all()  # no floor slab

@@ -62,11 +62,14 @@ def test_every_seating_kind_is_one_closed_piece_and_known_from_its_seed():
 def test_a_shape_is_named_by_its_kind_and_a_kind_picks_its_first_shape(tiny_experiment):
     """Names as synth writes them carry their kind; other names (ShapeNet ids, fits) have none. A model's code is
     reached by a kind too (the CLI's interpolate A B), its first shape of that kind."""
-    from core.data.shapes import kinds, name_kind, shape_kind
+    from core.data.shapes import kinds, name_kind, named_shape, shape_kind
     from core.model.bundle import load_bundle
 
     assert name_kind("seating_00004") == shape_kind("seating", 4) and name_kind("chairs_00003") == "chair"
     assert name_kind("1a2b3c4d") is None and name_kind("fit 1") is None and name_kind("seating_x") is None
+    assert np.array_equal(named_shape("chairs_00003").vertices, make_shape("chairs", 3).vertices)
+    with pytest.raises(ValueError, match="fit 1"):
+        named_shape("fit 1")
     names = [f"seating_{i:05d}" for i in range(40)] + ["fit 1"]
     by_kind = kinds(names)
     assert sum(map(len, by_kind.values())) == 40 and all(name_kind(n) == k for k, v in by_kind.items() for n in v)

@@ -194,11 +194,25 @@ def shape_kind(category: str, seed: int) -> str:
     return singular(category)
 
 
+def _named(name: str) -> tuple[str, int] | None:
+    """(category, seed) of a shape named as ``synth`` names them (<category>_<seed>); None for other names."""
+    category, _, seed = name.rpartition("_")
+    return (category, int(seed)) if category in CATEGORIES and seed.isdigit() else None
+
+
 def name_kind(name: str) -> str | None:
     """The kind of a shape named as ``synth`` names them (<category>_<seed>: seating_00012 -> sofa); None for
     other names (a ShapeNet id, a fitted code)."""
-    category, _, seed = name.rpartition("_")
-    return shape_kind(category, int(seed)) if category in CATEGORIES and seed.isdigit() else None
+    named = _named(name)
+    return shape_kind(*named) if named else None
+
+
+def named_shape(name: str) -> trimesh.Trimesh:
+    """The mesh ``synth`` made for the shape named <category>_<seed>: a model's training shape, by its name."""
+    named = _named(name)
+    if named is None:
+        raise ValueError(f"{name!r} is not a synthetic shape's name (<category>_<seed>; {', '.join(CATEGORIES)})")
+    return make_shape(*named)
 
 
 def kinds(names: list[str]) -> dict[str, list[str]]:
