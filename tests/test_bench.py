@@ -46,14 +46,16 @@ def test_bench_fit_on_given_data_and_clear_errors(capsys, tiny_experiment, tiny_
 
 def test_recipe_heldout_remakes_the_default_models_test_chairs(tmp_path):
     """A fresh checkout has none of the default model's data: bench fit re-makes its held-out chairs."""
-    from core.evaluation.bench import recipe_heldout
+    from core.evaluation.bench import RECIPE_DATA, recipe_heldout
+    from core.model.bundle import RESOURCES
     from core.data.samples import read_split
     from core.data.samples import read_sdf_npz
 
     data, split = recipe_heldout(tmp_path, 1)
     entries = read_split(split)
-    assert [e[2] for e in entries] == ["chairs_00000"]  # the first held-out chair (resources/scans has it too)
-    pos, neg = read_sdf_npz(data / "SdfSamples" / entries[0][0] / entries[0][1] / "chairs_00000.npz")
+    first = read_split(RESOURCES / RECIPE_DATA["split"])[0][2]  # the recipe's first held-out shape
+    assert [e[2] for e in entries] == [first]
+    pos, neg = read_sdf_npz(data / "SdfSamples" / entries[0][0] / entries[0][1] / f"{first}.npz")
     assert len(pos) + len(neg) == 125_000  # the recipe's test shapes: half of 250,000
 
 
