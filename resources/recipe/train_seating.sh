@@ -6,7 +6,7 @@
 # 400 shapes of the seating family (core/data/seating.py: four-legged, office, cantilever, sled, rocking,
 # S-shaped and panel chairs, armchairs, sofas, lounges, stools, benches), 80 held out by prepare's seeded
 # split. 750 epochs of the default's recipe (seating_specs.json; rates halved every 150 epochs, to twice the
-# default's final rates): ~12 s an epoch on 2 cores, 2.5 hours. The run that made the default began on
+# default's final rates): ~12 s an epoch on 2 cores, 2.5 hours. The run that made the candidate began on
 # an 1800-epoch schedule (halving every 300), was shortened to 900 epochs at epoch 283 (so its epochs 150-283
 # ran at the first rates) and to these 750 at epoch 579, for the session's time. Synthetic shapes only: the real
 # meshes of ../shared/realdata are for measuring (`evaluate --experiments real-shapes`), never for training.
