@@ -213,9 +213,9 @@ def frame_picture(scan, chairs: list[dict], objects: list[dict], rejected: list,
 
 # --- the held-out-view check -----------------------------------------------------------------------------
 # The real-frame evaluation's held-out-view check: does one frame's completion explain what that frame never saw?
-# 
+#
 # In a sensor folder with camera poses, the labelled frames where at least half a chair is in view make a pass
-# (the 7-Scenes kitchen's frames 0-90). The chair fitted in each of them (``real_frames.frame_rows`` keeps its
+# (the 7-Scenes kitchen's frames 0-90). The chair fitted in each of them (``frame_rows`` keeps its
 # mesh) is moved with the poses into every other frame of the pass. There, the chair's points (its labelled
 # pixel box, objects only, inside its oriented world-frame box of labels.json's ``world_boxes``: not the floor,
 # a support plane or the table's leg beside it) that lie farther than ``UNSEEN`` from every point the fitting
