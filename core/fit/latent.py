@@ -141,16 +141,28 @@ def fit_adam(decoder: Decoder, data: FitData, iterations: int = 800, samples: in
     return result
 
 
-def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predictions (n,), Jacobian d pred / d z (n, L)) from one forward and one backward pass.
-
-    Every row gets its own copy of the code; since row i's output depends only on row i's input,
-    the gradient of the summed outputs w.r.t. the copies is exactly the Jacobian.
-    """
+def _code_rows(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions (n,) from a forward pass in which every row has its own copy of the code (returned, a leaf
+    that requires grad): row i's output depends only on row i's input, so the gradient of the summed outputs
+    w.r.t. the copies is exactly the Jacobian."""
     codes = z.detach().reshape(1, -1).expand(len(xyz), -1).clone().requires_grad_()
-    pred = decoder(torch.cat([codes, xyz], 1))[:, 0]
+    return decoder(torch.cat([codes, xyz], 1))[:, 0], codes
+
+
+def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predictions (n,), Jacobian d pred / d z (n, L)) from one forward and one backward pass."""
+    pred, codes = _code_rows(decoder, z, xyz)
     (grad,) = torch.autograd.grad(pred.sum(), codes)
     return pred.detach(), grad
+
+
+def _trial(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float,
+           anchor: torch.Tensor | float) -> tuple[float, torch.Tensor, Callable[[], torch.Tensor]]:
+    """(objective, predictions, their Jacobian on demand) at ``z``, from one forward pass that keeps its graph:
+    an LM step that is accepted takes its Jacobian from the pass that tested it, not from a second forward."""
+    pred, codes = _code_rows(decoder, z, data.xyz)
+    loss = (residuals(pred.detach(), data, clamp).abs().mean() + prior * ((z - anchor) ** 2).mean()).item()
+    return loss, pred.detach(), lambda: torch.autograd.grad(pred.sum(), codes)[0]
 
 
 def _loss(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float,
@@ -174,6 +186,14 @@ def best_starts(decoder: Decoder, candidates: torch.Tensor, data: FitData, gen: 
     sub = data.subset(data.balanced(count, gen))
     losses = [_loss(decoder, c, sub, clamp, 0.0) for c in candidates]
     return candidates[np.argsort(losses, kind="stable")[:keep]].clone()
+
+
+FUTILE = 0.5  # an LM step whose decrease the quadratic model puts below this share of a stall's ends the fit
+
+
+def promised(g: torch.Tensor, H: torch.Tensor, step: torch.Tensor) -> float:
+    """The decrease of the objective that its quadratic model (gradient ``g``, Gauss-Newton ``H``) promises for ``step``."""
+    return float(-(g @ step + 0.5 * step @ H @ step))
 
 
 def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int = 8192, damping: float = 1e-2,
@@ -210,14 +230,14 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
     _frozen(decoder)
     try:
         rows, stop_at = phases.pop(0)
-        loss = _loss(decoder, z, rows, clamp, prior, a)
+        loss, pred, jac = _trial(decoder, z, rows, clamp, prior, a)
         result.losses.append(loss)
         mu, stalls, it = damping, 0, 0
         while it < iterations:
             if cancelled and cancelled():
                 raise Cancelled()
             n = len(rows.sdf)
-            pred, J = jacobian(decoder, z, rows.xyz)
+            J = jac()
             r = residuals(pred, rows, clamp)
             active = torch.where(rows.free, pred < rows.sdf, pred.abs() < clamp)  # where the clamp passes a gradient
             J = J * active[:, None]
@@ -227,15 +247,18 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
             improved = False
             while not improved and mu < 1e8:
                 step = torch.linalg.solve(H + mu * torch.diag(H.diagonal().clamp(min=1e-12)), -g)
-                new_loss = _loss(decoder, z + step, rows, clamp, prior, a)
+                if promised(g, H, step) < FUTILE * stop_at * loss:
+                    break  # converged: even the model promises less than a stall, and testing ever smaller steps costs
+                    # a forward pass each (up to 17 of them at the end of every fit)
+                new_loss, new_pred, new_jac = _trial(decoder, z + step, rows, clamp, prior, a)
                 if new_loss < loss:
                     improved = True
                     mu = max(mu / 3, 1e-7)
                 else:
-                    mu *= 4
+                    mu, new_pred, new_jac = mu * 4, None, None  # its graph freed before the next trial's
             rel = (loss - new_loss) / max(loss, 1e-12) if improved else 0.0
             if improved:
-                z, loss, it = z + step, new_loss, it + 1
+                z, loss, pred, jac, it = z + step, new_loss, new_pred, new_jac, it + 1
                 result.losses.append(loss)
                 if progress:
                     progress(it - 1, loss, z.cpu())
@@ -244,7 +267,7 @@ def fit_lm(decoder: Decoder, data: FitData, iterations: int = 60, samples: int =
                 if not phases:
                     break
                 rows, stop_at = phases.pop(0)  # converged on the subset: refine on every row
-                loss, stalls, mu = _loss(decoder, z, rows, clamp, prior, a), 0, damping
+                (loss, pred, jac), stalls, mu = _trial(decoder, z, rows, clamp, prior, a), 0, damping
     finally:
         _unfreeze(decoder)
     result.code, result.iterations, result.seconds = z.detach().cpu(), len(result.losses) - 1, time.perf_counter() - t0

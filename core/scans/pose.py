@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.fit.latent import _frozen, _unfreeze
+from core.fit.latent import FUTILE, _frozen, _unfreeze, promised
 from core.fileio import DataError
 from core.jobs import Cancelled
 from core.mesh.meshing import mesh_code
@@ -50,6 +50,7 @@ JUDGE_TIE = 0.02  # ...or by the outline's judge, when that is lower by more tha
 REFINE_ROWS = 4096  # rows of the refinement. The shape and the pose are fitted twice more after it (completion.fit_segment),
 # so half the posed fit's 8192 do: over the three scene sets (132 chairs) 120 within bounds against 118, median
 # Chamfer 1.12 against 1.06 (mean 3.88 / 3.62), for 3.9x the posed fit's time against 4.4x
+TOL = 1e-4  # a relative decrease below which the joint LM stops
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
 
@@ -136,6 +137,18 @@ def _loss(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> floa
         return (_residuals(pred, target, free, s, clamp).abs().mean() + prior * (z ** 2).mean()).item()
 
 
+def _trial(decoder: Decoder, z, pose, xyz, target, free, G, clamp, prior) -> tuple[float, torch.Tensor, Callable[[], torch.Tensor]]:
+    """(objective, residuals, their Jacobian w.r.t. (code, pose) on demand) from one forward pass that keeps its
+    graph, every row with its own copy of the code and the pose: an accepted LM step takes its Jacobian from the
+    pass that tested it (``fit.latent._trial``)."""
+    codes = z.expand(len(xyz), -1).clone().requires_grad_()
+    poses = pose.expand(len(xyz), -1).clone().requires_grad_()
+    x, s = to_model(poses, xyz, G)
+    r = _residuals(decoder(torch.cat([codes, x], 1))[:, 0], target, free, s, clamp)
+    loss = (r.detach().abs().mean() + prior * (z ** 2).mean()).item()
+    return loss, r.detach(), lambda: torch.cat(torch.autograd.grad(r.sum(), [codes, poses]), 1)
+
+
 def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor, free: torch.Tensor,
                       G: np.ndarray, z0: torch.Tensor, pose0: np.ndarray, iterations: int = 30,
                       clamp: float = 0.05, prior: float = PRIOR, huber: float = 0.01, damping: float = 1e-2,
@@ -155,19 +168,12 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
         weights[-1] = scale_damping
     _frozen(decoder)
     try:
-        loss = _loss(decoder, z, pose, xyz, target, free, Gt, clamp, prior)
+        loss, r, jac = _trial(decoder, z, pose, xyz, target, free, Gt, clamp, prior)
         mu, it = damping, 0
         while it < iterations:
             if cancelled and cancelled():
                 raise Cancelled()
-            codes = z.expand(len(xyz), -1).clone().requires_grad_()
-            poses = pose.expand(len(xyz), -1).clone().requires_grad_()
-            x, s = to_model(poses, xyz, Gt)
-            pred = decoder(torch.cat([codes, x], 1))[:, 0]
-            r = _residuals(pred, target, free, s, clamp)
-            jz, jp = torch.autograd.grad(r.sum(), [codes, poses])
-            J = torch.cat([jz, jp], 1).detach()
-            r = r.detach()
+            J = jac()
             JtW = J.t() / r.abs().clamp(min=huber)
             n = len(r)
             H = JtW @ J / n
@@ -179,16 +185,18 @@ def fit_code_and_pose(decoder: Decoder, xyz: torch.Tensor, target: torch.Tensor,
             while not improved and mu < 1e6:
                 D = torch.diag(H.diagonal().clamp(min=1e-12)) + weights.diag() * scale
                 step = torch.linalg.solve(H + mu * D, -g)
-                new = _loss(decoder, z + step[:L], pose + step[L:], xyz, target, free, Gt, clamp, prior)
+                if promised(g, H, step) < FUTILE * TOL * loss:
+                    break  # converged (``fit.latent.FUTILE``)
+                new, new_r, new_jac = _trial(decoder, z + step[:L], pose + step[L:], xyz, target, free, Gt, clamp, prior)
                 if new < loss:
                     improved, mu = True, max(mu / 3, 1e-6)
                 else:
-                    mu *= 4
+                    mu, new_r, new_jac = mu * 4, None, None  # its graph freed before the next trial's
             if not improved:
                 break
             rel = (loss - new) / max(loss, 1e-12)
-            z, pose, loss, it = z + step[:L], pose + step[L:], new, it + 1
-            if rel < 1e-4:
+            z, pose, loss, r, jac, it = z + step[:L], pose + step[L:], new, new_r, new_jac, it + 1
+            if rel < TOL:
                 break
     finally:
         _unfreeze(decoder)
