@@ -41,6 +41,20 @@ def test_jacobian_matches_torch_func(tiny):
         assert torch.isclose(pred[i], f(z, xyz[i]), atol=1e-6)
 
 
+def test_lm_from_the_answer_stops_without_climbing_the_damping(tiny, monkeypatch):
+    """Started at the code that made the samples, LM has nothing to gain: it must stop once its quadratic model
+    promises less than a stall, not test a step at every fourfold damping up to 1e8 (17 forward passes)."""
+    import core.fit.latent as latent
+
+    trials, real = [], latent._trial
+    monkeypatch.setattr(latent, "_trial", lambda *a, **k: trials.append(1) or real(*a, **k))
+    z = tiny.latents.codes[1]
+    result = fit_lm(tiny.decoder, synthetic_samples(tiny, z), init=z, prior=0.0)
+    assert result.losses[-1] <= result.losses[0]
+    assert len(trials) <= 2 + 2 * 4  # each phase's start, and a few steps between the model's promise and a stall
+    assert field_error(tiny, result.code, z) < 1e-3
+
+
 @pytest.mark.parametrize("method", ["lm", "adam"])
 def test_recovers_the_code_that_made_the_samples(tiny, method):
     z_true = tiny.latents.codes[1]

@@ -7,7 +7,7 @@ from skimage.measure import marching_cubes as sk_marching_cubes
 from core.evaluation.bench import analytic_chair
 from core.model.bundle import load_bundle
 from core.cli import main
-from core.mesh.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, mesh_code,
+from core.mesh.meshing import (SurfaceMesh, export_mesh, marching_cubes_torch, marching_cubes_vtk, memo_mesher, mesh_code,
                           mesh_levels)
 
 N = 49
@@ -99,6 +99,25 @@ def test_narrow_band_equals_dense_on_trained_model(tiny_experiment):
         dense = mesh_code(bundle.decoder, z, 64, dense=True)
         assert not band.is_empty
         assert np.array_equal(band.faces, dense.faces) and np.allclose(band.vertices, dense.vertices, atol=1e-6)
+
+
+def test_memo_mesher_meshes_each_code_once(tiny_experiment, monkeypatch):
+    import core.mesh.meshing as meshing
+
+    bundle = load_bundle(tiny_experiment / "bundle.safetensors")
+    made, real = [], meshing.mesh_code
+    monkeypatch.setattr(meshing, "mesh_code", lambda *a, **k: made.append(1) or real(*a, **k))
+    mesher = memo_mesher(bundle.decoder, 32, size=2)
+    a, b, c = (bundle.latents.codes[i] for i in range(3))
+    first = mesher(a)
+    assert mesher(a.clone()) is first and len(made) == 1  # the same code, another tensor: kept
+    assert np.array_equal(first.faces, real(bundle.decoder, a, 32).faces)
+    mesher(b), mesher(a), mesher(c)  # c evicts b, the least recently used
+    assert len(made) == 3
+    mesher(a)
+    assert len(made) == 3
+    mesher(b)
+    assert len(made) == 4
 
 
 def test_progressive_levels_and_tiny_memory_budget():

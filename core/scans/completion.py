@@ -17,7 +17,7 @@ import torch
 from core.model.bundle import Bundle
 from core.fileio import DataError
 from core.fit.latent import FitData, FitResult, best_starts, fit, nearest_code
-from core.mesh.meshing import SurfaceMesh, mesh_code
+from core.mesh.meshing import SurfaceMesh, memo_mesher, mesh_code
 from .pose import ObjectFit, fit_object, model_height, observed_height, refine_pose, stand
 from core.data.samples import normalize
 from core.data.shapes import singular
@@ -103,7 +103,7 @@ def no_worse(judge: Callable[[torch.Tensor], float] | None, before: torch.Tensor
 
 
 def outline_judge(decoder, points: np.ndarray, mask: np.ndarray, model_to_camera: np.ndarray, noise: float,
-                  res: int = 64) -> Callable[[torch.Tensor], float]:
+                  res: int = 64, mesher: Callable[[torch.Tensor], SurfaceMesh] | None = None) -> Callable[[torch.Tensor], float]:
     """How far a code's shape (meshed at ``res``, placed by ``model_to_camera``) sticks out of the object's
     outline in the scan (``scan.sticking_out``), with a margin of three times the scan's ``noise`` (camera
     units) or two of the mesh's voxels, the larger. A noisy scan's second LM stage, pulled towards its
@@ -112,11 +112,13 @@ def outline_judge(decoder, points: np.ndarray, mask: np.ndarray, model_to_camera
     took the posed fits (ground-truth pose and mask) of the three scene sets' 132 chairs above Chamfer
     x1e3 5 from 4 to 1, their median from 0.67 / 0.51 / 0.35 to 0.58 / 0.39 / 0.39 and their mean from
     1.45 / 0.88 / 0.97 to 1.02 / 0.61 / 0.88. The fit's own loss holds the outline only in sparse rows,
-    and with more of them (as rows to fit, not to choose by) as many chairs went wrong as were fixed."""
+    and with more of them (as rows to fit, not to choose by) as many chairs went wrong as were fixed.
+    ``mesher``: ``meshing.memo_mesher`` at ``res``, shared with the fit's other steps."""
     margin = max(3 * noise, 2 * (2 / res) * sim3_scale(model_to_camera))
+    mesher = mesher or (lambda code: mesh_code(decoder, code, res))
 
     def judge(code: torch.Tensor) -> float:
-        mesh = mesh_code(decoder, code, res).moved(model_to_camera)
+        mesh = mesher(code).moved(model_to_camera)
         return sticking_out(mesh.to_trimesh(), points, mask, margin)
 
     return judge
@@ -407,10 +409,11 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     view = object_view(seg, seg.labels == segment.label, normals)
     sensor, (points, normals), noise, outline, outside = view.sensor, view.smoothed, view.noise, view.outline, view.outside
     up, offset = floor_of(seg, sensor[0], warn)
+    mesher = memo_mesher(bundle.decoder, FRAME_RES)  # the working meshes: each code's is judged, stood and framed
 
     def judge_at(model_to_camera: np.ndarray) -> Callable[[torch.Tensor], float]:
         """How far a code's shape, placed there, sticks out of the segment's outline (``outline_judge``)."""
-        return outline_judge(bundle.decoder, seg.points, outline, model_to_camera, noise)
+        return outline_judge(bundle.decoder, seg.points, outline, model_to_camera, noise, FRAME_RES, mesher)
 
     # the pose from the sensor's own points and pixel normals, the shape below from the smoothed surface:
     # refitted from the true pose, the 43 scene chairs' pose moved 1.4 cm (median) with the smoothed
@@ -439,7 +442,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
         result = replace(result, code=code, iterations=result.iterations + found.iterations,
                          seconds=result.seconds + found.seconds)
         result = refine_pose(bundle.decoder, result, *sensor, up, noise, outside, cancelled=cancelled)
-        return stand(bundle.decoder, result, height_seen, up, offset) or result
+        return stand(bundle.decoder, result, height_seen, up, offset, mesher=mesher) or result
 
     # the shape once more, the pose held: the posed completion itself (its samples, model frame, all the
     # points; its two LM stages from the training code that explains them best). From the joint code only
@@ -470,7 +473,7 @@ def fit_segment(bundle: Bundle, seg: Segmentation, segment: Segment, normals: np
     # 0.2-3.5 cm and up to 5 % from the true pose where the object's own frame lay 0.2-1.4 cm and ~1 %, and
     # a shape fitted in a drifted frame is a shifted chair, which the training codes do not hold. Median
     # Chamfer x1e3 over those 35: 0.57 -> 0.44 (at the true pose 0.40); refitted in the drifted frame 0.61
-    frame = mesh_code(bundle.decoder, result.code, FRAME_RES, cancelled=cancelled)
+    frame = mesher(result.code)
     if not frame.is_empty:
         result = shape_then_pose(replace(result, model_to_camera=object_pose(frame, result.model_to_camera)), again=False)
     mesh = mesh_code(bundle.decoder, result.code, res, cancelled=cancelled)

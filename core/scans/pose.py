@@ -30,7 +30,7 @@ import torch
 from core.fit.latent import FUTILE, _frozen, _unfreeze, promised
 from core.fileio import DataError
 from core.jobs import Cancelled
-from core.mesh.meshing import mesh_code
+from core.mesh.meshing import SurfaceMesh, mesh_code
 from core.model.decoder import Decoder, latent_field
 from .scan import observed_samples, sim3_scale
 
@@ -342,7 +342,7 @@ POSE_ETA = 0.01  # m: the samples' offset along the normals when the pose is ref
 
 
 def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: np.ndarray, up: np.ndarray,
-                noise: float = 0.0, outside: np.ndarray | None = None, rows: int = POSE_ROWS, iterations: int = 10,
+                noise: float = 0.0, outside: np.ndarray | None = None, rows: int | None = None, iterations: int = 10,
                 seed: int = 0, cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """The pose once more, the shape held (the code, now the posed completion's at ``fit``'s pose, held back;
     the scale held), on samples ``POSE_ETA`` off the points rather than the search's 2 cm: a sample 2 cm
@@ -351,7 +351,7 @@ def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: n
     chairs moved 1.39 cm (median; 0.6 cm away, 1.0 cm down) with 2 cm and 0.89 cm with 1 cm, without bias."""
     G = gravity_frame(up)
     xyz, target, free = object_samples(points, normals, POSE_ETA, seed=seed, margin=3 * noise, outside=outside)
-    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows]
+    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows or POSE_ROWS]
     moved = fit_code_and_pose(decoder, xyz[sub], target[sub], free[sub], G, fit.code, _upright(fit, G),
                               iterations=iterations, code_damping=1e3, scale_damping=1e4, cancelled=cancelled)
     return replace(fit, model_to_camera=moved.model_to_camera, iterations=fit.iterations + moved.iterations,
@@ -377,11 +377,11 @@ def observed_height(points: np.ndarray, up: np.ndarray, floor_offset: float) -> 
 
 
 def stand(decoder: Decoder, fit: ObjectFit, metric_height: float, up: np.ndarray, floor_offset: float,
-          least: float = 0.0, most: float = 0.25) -> ObjectFit | None:
+          least: float = 0.0, most: float = 0.25, mesher: Callable[[torch.Tensor], SurfaceMesh] | None = None) -> ObjectFit | None:
     """The fit rescaled so that its shape spans ``metric_height`` above the floor, its foot on the floor;
     None when the change is under ``least`` or over ``most`` (then the segment is not one whole object)
-    or the shape is empty."""
-    mesh = mesh_code(decoder, fit.code, 64)
+    or the shape is empty. ``mesher``: the fit's ``meshing.memo_mesher`` (default: ``mesh_code`` at 64^3)."""
+    mesh = mesher(fit.code) if mesher else mesh_code(decoder, fit.code, 64)
     if mesh.is_empty:
         return None
     lo, hi = mesh.vertices[:, 1].min(), mesh.vertices[:, 1].max()
