@@ -35,7 +35,7 @@ from core.model.decoder import Decoder, latent_field
 from .scan import observed_samples, sim3_scale
 
 PRIOR = 5e-3  # code prior, as completion's ADAM_SCAN_PRIOR (metric residuals are ~0.6 x model units)
-HYPOTHESIS_ROWS = 2000  # rows on which the yaw hypotheses are told apart
+HYPOTHESIS_ROWS = 1000  # rows on which the yaw hypotheses are told apart (2000 before: see completion.SEGMENT_ROWS)
 HYPOTHESIS_ITERATIONS = 8  # LM steps of each yaw hypothesis: its pose alone, then its code too
 START_CODES = 16  # training codes each yaw hypothesis picks its start from
 RIVAL = 1.15  # a turned yaw is refined beside the best if its loss is within 15 %: over the 43 scene chairs the
@@ -47,9 +47,10 @@ RIVAL_WINS = 0.92  # ...and once refined replaces it only with a loss 8 % lower:
 # degrees, its shape 49 % too large)
 JUDGE_TIE = 0.02  # ...or by the outline's judge, when that is lower by more than 2 %: within it, a tie, and the best
 # yaw stays, so that float noise (another CPU's kernels) cannot decide it; the closest call of the scene sets was 2.7 %
-REFINE_ROWS = 4096  # rows of the refinement. The shape and the pose are fitted twice more after it (completion.fit_segment),
-# so half the posed fit's 8192 do: over the three scene sets (132 chairs) 120 within bounds against 118, median
-# Chamfer 1.12 against 1.06 (mean 3.88 / 3.62), for 3.9x the posed fit's time against 4.4x
+REFINE_ROWS = 2048  # rows of the refinement. The shape and the pose are fitted three times more after it (completion.fit_segment),
+# so a quarter of the posed fit's 8192 do. Half of them: over the three scene sets (132 chairs) 120 within bounds against
+# 118, median Chamfer 1.12 against 1.06 (mean 3.88 / 3.62), for 3.9x the posed fit's time against 4.4x; a quarter, with
+# the other rows halved, see completion.SEGMENT_ROWS
 TOL = 1e-4  # a relative decrease below which the joint LM stops
 POSE_DAMPING = torch.tensor([1.0, 10.0, 10.0, 1.0, 1.0, 1.0, 30.0])  # yaw, tilts, t, log s (x the mean of H's diagonal)
 
@@ -337,7 +338,7 @@ def choose_yaw(refined: list[ObjectFit], judge: Callable[[ObjectFit], float] | N
     return best
 
 
-POSE_ROWS = 4096  # rows of ``refine_pose``
+POSE_ROWS = 2048  # rows of ``refine_pose`` (4096 before: see completion.SEGMENT_ROWS)
 POSE_ETA = 0.01  # m: the samples' offset along the normals when the pose is refined with the shape held (below)
 
 
