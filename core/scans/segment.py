@@ -539,12 +539,12 @@ def _components(pts: np.ndarray, keep: np.ndarray, min_pixels: int, focal: float
     for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
         a = (slice(0, H - dy), slice(max(0, -dx), W - max(0, dx)))
         b = (slice(dy, H), slice(max(0, dx), W - max(0, -dx)))
-        both = keep[a] & keep[b]
-        gap = np.linalg.norm(pts[a] - pts[b], axis=-1)
-        reach = 4 * np.hypot(dx, dy) * z[a] / focal + 2 * noise_threshold(z[a])  # ~4 pixel footprints, plus noise
-        join = both & (gap < reach)
-        rows.append(index[a][join])
-        cols.append(index[b][join])
+        both = keep[a] & keep[b]  # the pairs to weigh, and only they: most calls keep a small part of the image
+        za = z[a][both]
+        gap = np.sqrt(((pts[a][both] - pts[b][both]) ** 2).sum(-1))
+        join = gap < 4 * np.hypot(dx, dy) * za / focal + 2 * noise_threshold(za)  # ~4 pixel footprints, plus noise
+        rows.append(index[a][both][join])
+        cols.append(index[b][both][join])
     n = int(keep.sum())
     graph = coo_matrix((np.ones(sum(map(len, rows))), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
