@@ -26,6 +26,27 @@ def test_latent_field_matches_decoder():
     assert torch.allclose(latent_field(decoder, z)(xyz), full, atol=1e-6)
 
 
+def test_latent_field_follows_the_weights_as_they_change():
+    """``plain_weights`` keeps its folded weights between fits; a training step or a loaded state must not leave
+    ``latent_field`` on the old ones."""
+    torch.manual_seed(0)
+    decoder = Decoder(Architecture(latent_size=8, dims=[32, 32, 32], latent_in=[1])).eval()  # no dropout
+    z, xyz = torch.randn(8), torch.rand(50, 3) * 2 - 1
+    before = latent_field(decoder, z)(xyz)
+    assert decoder.plain_weights() is decoder.plain_weights()  # kept
+    opt = torch.optim.SGD(decoder.parameters(), lr=0.1)
+    decoder(torch.cat([z.expand(50, -1), xyz], 1)).sum().backward()
+    opt.step()
+    with torch.no_grad():
+        stepped = decoder(torch.cat([z.expand(50, -1), xyz], 1))[:, 0]
+    assert not torch.allclose(stepped, before) and torch.allclose(latent_field(decoder, z)(xyz), stepped, atol=1e-6)
+    other = Decoder(decoder.arch).eval()
+    decoder.load_state_dict(other.state_dict())
+    with torch.no_grad():
+        loaded = other(torch.cat([z.expand(50, -1), xyz], 1))[:, 0]
+    assert torch.allclose(latent_field(decoder, z)(xyz), loaded, atol=1e-6)
+
+
 def test_official_specs_block():
     specs = {"CodeLength": 256, "NetworkSpecs": {"dims": [512] * 8, "dropout": [0, 1, 2, 3, 4, 5, 6, 7],
              "dropout_prob": 0.2, "norm_layers": [0, 1, 2, 3, 4, 5, 6, 7], "latent_in": [4],

@@ -143,12 +143,18 @@ class Decoder(nn.Module):
         return torch.tanh(x) if self.arch.double_tanh else x
 
     def plain_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(W, b) of every layer with weight normalisation folded in (for fast inference)."""
-        with torch.no_grad():
-            return [
-                (getattr(self, f"lin{k}").weight.detach().clone(), getattr(self, f"lin{k}").bias.detach().clone())
-                for k in range(self.num_layers)
-            ]
+        """(W, b) of every layer with weight normalisation folded in (for fast inference). Kept until a parameter
+        changes (its version counter moves: an optimiser step, a loaded state): a fit builds a ``latent_field`` for
+        every trial code, hundreds of them, and folding the norms took most of each build. Shared: never edit them."""
+        params = list(self.parameters())
+        key = tuple((id(p), p._version) for p in params)
+        kept = getattr(self, "_plain", None)
+        if kept is None or kept[0] != key:
+            with torch.no_grad():
+                weights = [(getattr(self, f"lin{k}").weight.detach().clone(), getattr(self, f"lin{k}").bias.detach().clone())
+                           for k in range(self.num_layers)]
+            kept = self._plain = (key, weights)
+        return kept[1]
 
 
 def _geometric_init(layers: list[nn.Linear], arch: Architecture) -> None:
