@@ -142,18 +142,27 @@ class Decoder(nn.Module):
         x = torch.tanh(x)
         return torch.tanh(x) if self.arch.double_tanh else x
 
-    def plain_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(W, b) of every layer with weight normalisation folded in (for fast inference). Kept until a parameter
-        changes (its version counter moves: an optimiser step, a loaded state): a fit builds a ``latent_field`` for
-        every trial code, hundreds of them, and folding the norms took most of each build. Shared: never edit them."""
+    def plain_weights(self) -> list[PlainLayer]:
+        """Every layer's weights with weight normalisation folded in, split at the code's and the point's
+        columns and transposed for ``addmm`` (``latent_field``). Kept until a parameter changes (its version
+        counter moves: an optimiser step, a loaded state): a fit builds a field for every trial code, hundreds
+        of them, and folding the norms took most of each build. Shared: never edit them."""
         params = list(self.parameters())
         key = tuple((id(p), p._version) for p in params)
         kept = getattr(self, "_plain", None)
         if kept is None or kept[0] != key:
+            L = self.arch.latent_size
+            layers = []
             with torch.no_grad():
-                weights = [(getattr(self, f"lin{k}").weight.detach().clone(), getattr(self, f"lin{k}").bias.detach().clone())
-                           for k in range(self.num_layers)]
-            kept = self._plain = (key, weights)
+                for k in range(self.num_layers):
+                    W, b = getattr(self, f"lin{k}").weight.detach().clone(), getattr(self, f"lin{k}").bias.detach().clone()
+                    if k == 0 or k in self.arch.latent_in:
+                        d_prev = W.shape[1] - (L + 3)  # features coming from the previous layer
+                        layers.append(PlainLayer(W[:, :d_prev].t().contiguous() if d_prev else None,
+                                                 W[:, d_prev + L:].t().contiguous(), W[:, d_prev:d_prev + L].contiguous(), b))
+                    else:
+                        layers.append(PlainLayer(W.t().contiguous(), None, None, b))
+            kept = self._plain = (key, layers)
         return kept[1]
 
 
@@ -200,18 +209,8 @@ def latent_field(decoder: Decoder, z: torch.Tensor) -> Callable[[torch.Tensor], 
     once here; each point then only pays for its 3 coordinates in those layers. Evaluation mode
     (no dropout); the result is the same as ``decoder(cat(z, xyz))``.
     """
-    arch = decoder.arch
-    L = arch.latent_size
     z = z.detach().reshape(-1).to(next(decoder.parameters()))
-    layers = []
-    for k, (W, b) in enumerate(decoder.plain_weights()):
-        if k == 0 or k in arch.latent_in:
-            d_prev = W.shape[1] - (L + 3)  # features coming from the previous layer
-            w_prev, w_z, w_xyz = W[:, :d_prev], W[:, d_prev : d_prev + L], W[:, d_prev + L :]
-            b = b + w_z @ z
-            layers.append((w_prev.t().contiguous() if d_prev else None, w_xyz.t().contiguous(), b))
-        else:
-            layers.append((W.t().contiguous(), None, b))
+    layers = [(l.w_prev, l.w_xyz, l.b if l.w_z is None else l.b + l.w_z @ z) for l in decoder.plain_weights()]
     last = len(layers) - 1
 
     def f(xyz: torch.Tensor) -> torch.Tensor:
@@ -222,9 +221,18 @@ def latent_field(decoder: Decoder, z: torch.Tensor) -> Callable[[torch.Tensor], 
                 y = torch.addmm(y, xyz, w_xyz)
             x = torch.relu_(y) if k < last else y
         x = torch.tanh(x[:, 0])
-        return torch.tanh(x) if arch.double_tanh else x
+        return torch.tanh(x) if decoder.arch.double_tanh else x
 
     return f
+
+
+@dataclass(frozen=True)
+class PlainLayer:
+    """One layer of ``Decoder.plain_weights``: y = x @ w_prev + xyz @ w_xyz + w_z @ z + b."""
+    w_prev: torch.Tensor | None  # (in, out): from the previous layer's features (None in the first layer)
+    w_xyz: torch.Tensor | None  # (3, out): from the point's coordinates (first and skip layers)
+    w_z: torch.Tensor | None  # (out, L): from the code (first and skip layers)
+    b: torch.Tensor  # (out,)
 
 
 class LatentTable:
