@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from core.model.bundle import load_bundle
-from core.fit.latent import FitData, best_starts, fit, fit_adam, fit_lm, jacobian, nearest_code
+from core.fit.latent import FitData, _trial, best_starts, fit, fit_adam, fit_lm, nearest_code
 from core.jobs import Cancelled
 from core.model.decoder import latent_field
 
@@ -30,7 +30,8 @@ def field_error(bundle, z_fit, z_true):
 def test_jacobian_matches_torch_func(tiny):
     z = tiny.latents.codes[0].to(tiny.decoder.device)
     xyz = (torch.rand(5, 3) * 2 - 1).to(z)
-    pred, J = jacobian(tiny.decoder, z, xyz)
+    _, pred, jac = _trial(tiny.decoder, z, FitData(xyz, torch.zeros(5), torch.zeros(5, dtype=torch.bool), 0.0), 0.1, 0.0, 0.0)
+    J = jac()
 
     def f(code, p):
         return tiny.decoder(torch.cat([code, p])[None])[0, 0]

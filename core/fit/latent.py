@@ -141,26 +141,14 @@ def fit_adam(decoder: Decoder, data: FitData, iterations: int = 800, samples: in
     return result
 
 
-def _code_rows(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predictions (n,) from a forward pass in which every row has its own copy of the code (returned, a leaf
-    that requires grad): row i's output depends only on row i's input, so the gradient of the summed outputs
-    w.r.t. the copies is exactly the Jacobian."""
-    codes = z.detach().reshape(1, -1).expand(len(xyz), -1).clone().requires_grad_()
-    return decoder(torch.cat([codes, xyz], 1))[:, 0], codes
-
-
-def jacobian(decoder: Decoder, z: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predictions (n,), Jacobian d pred / d z (n, L)) from one forward and one backward pass."""
-    pred, codes = _code_rows(decoder, z, xyz)
-    (grad,) = torch.autograd.grad(pred.sum(), codes)
-    return pred.detach(), grad
-
-
 def _trial(decoder: Decoder, z: torch.Tensor, data: FitData, clamp: float, prior: float,
            anchor: torch.Tensor | float) -> tuple[float, torch.Tensor, Callable[[], torch.Tensor]]:
-    """(objective, predictions, their Jacobian on demand) at ``z``, from one forward pass that keeps its graph:
-    an LM step that is accepted takes its Jacobian from the pass that tested it, not from a second forward."""
-    pred, codes = _code_rows(decoder, z, data.xyz)
+    """(objective, predictions (n,), their Jacobian d pred / d z (n, L) on demand) at ``z``, from one forward pass
+    that keeps its graph: an LM step that is accepted takes its Jacobian from the pass that tested it, not from a
+    second forward. Every row has its own copy of the code; since row i's output depends only on row i's input,
+    the gradient of the summed outputs w.r.t. the copies is exactly the Jacobian."""
+    codes = z.detach().reshape(1, -1).expand(len(data.xyz), -1).clone().requires_grad_()
+    pred = decoder(torch.cat([codes, data.xyz], 1))[:, 0]
     loss = (residuals(pred.detach(), data, clamp).abs().mean() + prior * ((z - anchor) ** 2).mean()).item()
     return loss, pred.detach(), lambda: torch.autograd.grad(pred.sum(), codes)[0]
 

@@ -63,7 +63,8 @@ SEGMENT_ROWS, START_ROWS, FRAME_RES = 5000, 512, 64  # a pose-free fit's shape s
 # median Chamfer x1e3 0.41 against 0.37, mean 0.57 against 0.52 (one chair 0.26 -> 1.23; each change alone 0.46,
 # 0.26, 0.29 there), every pose within 20 deg, 5 cm and 10 % as before, for half the time (a real Kinect frame's
 # chair 49 -> 28 s on 2 threads). A quarter of the pose search's rows as well lost a pose (0.4 -> 2.9 cm).
-# Then 10,000 -> 5,000, with the LM's wasted trials gone (``fit.latent.FUTILE``) and the pose search's rows halved (pose.HYPOTHESIS_ROWS, REFINE_ROWS, POSE_ROWS), over 13 held-out chairs in single-chair scenes: median
+# Then 10,000 -> 5,000, with the LM's wasted trials gone (``fit.latent.FUTILE``) and the pose search's rows halved
+# (pose.HYPOTHESIS_ROWS, REFINE_ROWS, POSE_ROWS), over 13 held-out chairs in single-chair scenes: median
 # Chamfer x1e3 0.45 -> 0.47, mean 0.62 -> 0.69, every pose within 1.3 deg, 1.8 cm and 3 %; the labelled chairs of the
 # 10 real kitchen frames with half a chair in view: median share of their points within 2 cm 0.615 -> 0.609, free-space
 # violation 0.146 -> 0.147; a real chair from its depth file to its mesh 24 -> 14 s (median)

@@ -16,7 +16,7 @@ floor's underside and what the camera saw around the object's outline (``scan.si
 tells a chair seen side-on from one turned 90 degrees.
 
 Every row of the samples maps through its own copy of the code and of the pose, so one backward pass
-gives the whole Jacobian (see ``fit.jacobian``).
+gives the whole Jacobian (see ``fit.latent._trial``).
 """
 from __future__ import annotations
 
@@ -343,7 +343,7 @@ POSE_ETA = 0.01  # m: the samples' offset along the normals when the pose is ref
 
 
 def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: np.ndarray, up: np.ndarray,
-                noise: float = 0.0, outside: np.ndarray | None = None, rows: int | None = None, iterations: int = 10,
+                noise: float = 0.0, outside: np.ndarray | None = None, rows: int = POSE_ROWS, iterations: int = 10,
                 seed: int = 0, cancelled: Callable[[], bool] | None = None) -> ObjectFit:
     """The pose once more, the shape held (the code, now the posed completion's at ``fit``'s pose, held back;
     the scale held), on samples ``POSE_ETA`` off the points rather than the search's 2 cm: a sample 2 cm
@@ -352,7 +352,7 @@ def refine_pose(decoder: Decoder, fit: ObjectFit, points: np.ndarray, normals: n
     chairs moved 1.39 cm (median; 0.6 cm away, 1.0 cm down) with 2 cm and 0.89 cm with 1 cm, without bias."""
     G = gravity_frame(up)
     xyz, target, free = object_samples(points, normals, POSE_ETA, seed=seed, margin=3 * noise, outside=outside)
-    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows or POSE_ROWS]
+    sub = torch.randperm(len(xyz), generator=torch.Generator().manual_seed(seed))[:rows]
     moved = fit_code_and_pose(decoder, xyz[sub], target[sub], free[sub], G, fit.code, _upright(fit, G),
                               iterations=iterations, code_damping=1e3, scale_damping=1e4, cancelled=cancelled)
     return replace(fit, model_to_camera=moved.model_to_camera, iterations=fit.iterations + moved.iterations,
