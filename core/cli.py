@@ -604,7 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "real-sequence: real's sequence mode, a chair fitted from 1, 3, 5 posed frames, scored in others")
     s.add_argument("--meshes", help="real-shapes: folder of raw meshes (any soup; ShapeNet layouts too)")
     s.add_argument("--frames", help="real: folder with a sub-folder per sensor, each with a sensor.json (intrinsics, depth files)")
-    s.add_argument("--labels", help="real: JSON of chair boxes per frame ({'frames': {'FOLDER/FILE': {'chairs': [{'box': [x0, y0, x1, y1]}]}}})")
+    s.add_argument("--labels", nargs="+", help="real: JSON of chair boxes per frame ({'frames': {'FOLDER/FILE': {'chairs': [{'box': [x0, y0, x1, y1]}]}}}, "
+                   "optional 'world_boxes': {FOLDER: [{'centre', 'axes', 'half_extents', 'chair'}]}); several files are merged in order")
     s.add_argument("--up", nargs="+", metavar="NAME=AXIS",
                    help="real-shapes: up axis per mesh (x, y, z, -x, -y, -z); default z for ModelNet .off, else y")
     s.add_argument("--count", type=int, help="shapes per experiment (default: all); interpolation: pairs (default 20)")
@@ -634,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--meshes", help="prepare: a folder of real meshes (part soups) to time and check the sign on")
     s.add_argument("--frames", help="scenes: real sensor frames laid out as evaluate --experiments real reads them: "
                    "their labelled chairs timed too, after the rendered scenes (needs --labels)")
-    s.add_argument("--labels", help="scenes --frames: the frames' labels JSON (chair boxes)")
+    s.add_argument("--labels", nargs="+", help="scenes --frames: the frames' labels JSON (chair boxes; several are merged)")
     s.set_defaults(func=cmd_bench)
     return p
 

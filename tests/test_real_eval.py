@@ -162,3 +162,36 @@ def test_tables_leave_unmeasured_cells_out_of_mean_and_median(tmp_path):
     text = write_table([{"frame": "a", "false_chairs": 1}, {"frame": "b", "false_chairs": None}, {"frame": "c", "false_chairs": 3}],
                        tmp_path / "t", "T").read_text()
     assert "| **mean** | 2.0000 |" in text and "| **median** | 2.0000 |" in text
+
+
+def test_observed_points_are_scored_against_the_surface_and_their_world_box(tmp_path):
+    """A chair's observed points: on the fitted surface they all count as explained, however large the mesh
+    (samples of it would leave gaps); a second labels file adds chairs and world boxes to the first, and a box
+    that names its chair filters that chair's points only."""
+    from core.evaluation.real_frames import boxed_chair_points, observed_within, read_labels
+    from core.mesh.meshing import SurfaceMesh
+    from core.scans.segment import Segment, Segmentation
+
+    square = SurfaceMesh(np.array([[0, 0, 2], [2, 0, 2], [2, 2, 2], [0, 2, 2]], np.float32), np.array([[0, 1, 2], [0, 2, 3]]))
+    on = np.column_stack([np.random.default_rng(0).uniform(0, 2, (2000, 2)), np.full(2000, 2.0)])
+    assert observed_within(on, square) == 1.0 and observed_within(on + [0, 0, 0.05], square) == 0.0
+    assert observed_within(on[:0], square) == 0.0
+
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"frames": {"f/1.png": {"chairs": [{"box": [0, 0, 4, 4]}]}, "f/2.png": {"chairs": []}}}))
+    box = {"centre": [0, 0, 2], "axes": np.eye(3).tolist(), "half_extents": [0.5, 0.5, 0.5], "chair": 1}
+    second.write_text(json.dumps({"frames": {"f/1.png": {"chairs": [{"box": [0, 0, 4, 4]}]}}, "world_boxes": {"f": [box]}}))
+    frames, world_boxes = read_labels([first, second])
+    assert len(frames["f/1.png"]["chairs"]) == 2 and frames["f/2.png"]["chairs"] == [] and world_boxes == {"f": [box]}
+    assert read_labels(first)[1] == {}
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(DataError, match="bad.json"):
+        read_labels([first, tmp_path / "bad.json"])
+
+    u, v = np.meshgrid(np.arange(4), np.arange(4))
+    pts = np.dstack([(u - 1.5) * 0.4, (v - 1.5) * 0.4, np.full((4, 4), 2.0)])  # 1.2 m across: the box keeps the middle
+    seg = Segmentation(np.ones((4, 4), int), pts, None, [], [Segment(1, 16, pts.reshape(-1, 3).mean(0), False)])
+    chair = frames["f/1.png"]["chairs"][0]
+    assert len(boxed_chair_points(seg, chair, np.eye(4), world_boxes["f"], 0)) == 16  # not chair 1's box
+    assert len(boxed_chair_points(seg, chair, np.eye(4), world_boxes["f"], 1)) == 4
+    assert len(boxed_chair_points(seg, chair, None, world_boxes["f"], 1)) == 16  # no pose: the pixel box alone

@@ -261,16 +261,15 @@ def bench_real(bundle, frames_dir, labels_path, count: int = 3, res: int = 128, 
     from the depth file to its mesh in the camera frame (reading, segmentation, the pose-free fit, meshing at
     ``res``), and the LM's share of it (cProfile's cumulative time in the two LM solvers)."""
     import cProfile
-    import json
     import pstats
 
     from core.scans.completion import fit_segment
     from core.scans.pose import model_height
     from core.scans.scan import back_project, load_scan
     from core.scans.segment import segment_scan
-    from .real_frames import find_frames
+    from .real_frames import find_frames, read_labels
 
-    labels = json.loads(Path(labels_path).read_text())["frames"]
+    labels = read_labels(labels_path)[0]
     frames = [f for f in find_frames(frames_dir) if any(c.get("in_view_half", True) for c in labels.get(f.key, {}).get("chairs", []))]
     height = model_height(bundle.decoder, bundle.latents.codes)
     echo(f"bench scenes, real frames ({frames_dir}): a labelled chair per frame, depth file to mesh ({res}^3); "

@@ -443,7 +443,7 @@ EXPERIMENTS = {"known": known_shapes, "unknown": unknown_shapes, "completion": s
 def evaluate(bundle: Bundle, data_dir, out_dir, which=("known", "unknown", "completion", "noise", "interpolation"),
              res: int = 128, method: str = "lm", count: int | None = None, scene_seed: int = 0,
              meshes: str | Path | None = None, up: dict[str, str] | None = None, frames: str | Path | None = None,
-             labels: str | Path | None = None) -> list[Path]:
+             labels: str | Path | list | None = None) -> list[Path]:
     """Run the ``which`` experiments; real-shapes needs ``meshes`` (a folder of raw meshes, ``up`` axes by
     name), real needs ``frames`` (a folder of sensor folders, ``labels`` its chair boxes; ``real_frames``), and
     so does its sequence mode, real-sequence (``real_sequence``)."""

@@ -85,6 +85,24 @@ def chair_points(seg, box) -> np.ndarray:
     return pts[np.abs(pts[:, 2] - np.median(pts[:, 2])) < 0.5]
 
 
+def read_labels(paths: str | Path | list) -> tuple[dict, dict]:
+    """The frames' chair labels and the world-frame boxes of ``paths`` (one labels JSON or several, read in
+    order): a later file adds its chairs to an earlier file's frames and its boxes to its folders, so a
+    user's own boxes extend a dataset's labels without copying it. Returns (frames, world_boxes)."""
+    frames, world_boxes = {}, {}
+    for path in [paths] if isinstance(paths, (str, Path)) else paths:
+        try:
+            everything = json.loads(Path(path).read_text())
+            for key, entry in everything["frames"].items():
+                merged = frames.setdefault(key, {**entry, "chairs": []})
+                merged["chairs"] = merged["chairs"] + list(entry.get("chairs", []))
+            for folder, boxes in everything.get("world_boxes", {}).items():
+                world_boxes[folder] = world_boxes.get(folder, []) + list(boxes)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise DataError(f"{path}: unreadable labels (a JSON with 'frames': {{frame: {{chairs: [...]}}}}): {e}") from e
+    return frames, world_boxes
+
+
 def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
     """Which points lie in an oriented world-frame box (labels.json ``world_boxes``: centre, axes as rows,
     half extents)."""
@@ -92,11 +110,14 @@ def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
     return np.all(np.abs(local) <= np.asarray(box["half_extents"]), axis=1)
 
 
-def boxed_chair_points(seg, chair: dict, camera_to_world: np.ndarray, world_boxes: list[dict]) -> np.ndarray:
+def boxed_chair_points(seg, chair: dict, camera_to_world: np.ndarray | None, world_boxes: list[dict],
+                       index: int | None = None) -> np.ndarray:
     """A labelled chair's observed points (``chair_points``, camera frame), those inside its oriented world-frame
-    boxes where the labels give them (``in_world_box``): its pixel box may also hold a table's leg."""
+    boxes where the labels give them (``in_world_box``): its pixel box may also hold a table's leg. A box with a
+    ``chair`` key is the box of that chair of a frame's list (``index``) only."""
     pts = chair_points(seg, chair["box"])
-    if not world_boxes or not len(pts):
+    world_boxes = [b for b in world_boxes if index is None or b.get("chair", index) == index]
+    if not world_boxes or not len(pts) or camera_to_world is None:
         return pts
     world = pts @ camera_to_world[:3, :3].T + camera_to_world[:3, 3]
     return pts[np.any([in_world_box(world, b) for b in world_boxes], axis=0)]
@@ -117,12 +138,24 @@ def chair_mesh(mesh_dir: Path, key: str, chair: int) -> Path:
     return frame_file(mesh_dir, key, f"_chair{chair}.ply")
 
 
-def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
-               out_dir: Path | None = None) -> tuple[dict, list[dict]]:
+def observed_within(seen: np.ndarray, mesh, near: float = NEAR) -> float:
+    """The share of observed points within ``near`` of a fitted mesh's surface: its triangles, not samples of
+    them (5,000 samples of a chair lie ~2 cm apart, and a point on the surface was counted as far one time in
+    ten). 0 for no points or an empty mesh."""
+    from core.evaluation.metrics import surface_distances
+
+    if not len(seen) or mesh.is_empty:
+        return 0.0
+    return float(np.mean(surface_distances(seen, np.asarray(mesh.vertices), np.asarray(mesh.faces)) < near))
+
+
+def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int, out_dir: Path | None = None,
+               camera_to_world: np.ndarray | None = None, world_boxes: list[dict] = ()) -> tuple[dict, list[dict]]:
     """Complete one frame (all whole objects) and score it; returns the frame's row and one per chair. With
     ``out_dir``, each labelled chair's matched fit is written to its meshes/ in the camera frame (``chair_mesh``)
-    and the frame's picture to its pictures/ (``frame_picture``)."""
-    from core.evaluation.metrics import nearest_distances, sample_surface
+    and the frame's picture to its pictures/ (``frame_picture``). With the frame's pose, a chair's observed
+    points are those in its world box too (``boxed_chair_points``)."""
+    from core.evaluation.metrics import sample_surface
     from core.scans.check import seen_through
     from core.scans.completion import complete_scene
     from core.scans.scan import load_scan
@@ -150,14 +183,14 @@ def frame_rows(bundle: Bundle, frame: Frame, labels: dict | None, res: int,
         scores = [iou(o["box"], chair["box"]) for o in objects]
         match = [i for i, s in enumerate(scores) if s >= FOUND_IOU and CHAIR_HEIGHT[0] <= objects[i]["height"] <= CHAIR_HEIGHT[1]]
         best = max(match, key=lambda i: scores[i], default=None)
-        seen = chair_points(seg, chair["box"])
+        seen = boxed_chair_points(seg, chair, camera_to_world, world_boxes, k)
         near = 0.0
         if best is not None and out_dir is not None:
             export_mesh(objects[best]["mesh"], chair_mesh(out_dir / "meshes", frame.key, k))
         if best is not None:
             objects[best]["chair"] = True
-        if best is not None and len(seen) and len(objects[best]["surface"]):
-            near = float(np.mean(nearest_distances(seen, objects[best]["surface"]) < NEAR))
+        if best is not None:
+            near = observed_within(seen, objects[best]["mesh"])
         chair_rows.append({"frame": frame.key, "chair": k, "in_view_half": bool(chair.get("in_view_half", True)),
                            "found": best is not None, "best_iou": max(scores, default=0.0),
                            "height_m": objects[best]["height"] if best is not None else float("nan"),
@@ -234,9 +267,23 @@ def world_chair_points(frame: Frame, boxes: list[dict], pose: np.ndarray, labels
 
     scan = load_scan(frame.path, camera=frame.intrinsics, depth_scale=frame.per_metre, depth_format=frame.depth_format)
     seg = segment_scan(scan.depth, scan.camera, source=str(frame.path))
-    found = [boxed_chair_points(seg, chair, pose, boxes) for chair in labels["chairs"]]
+    found = [boxed_chair_points(seg, chair, pose, boxes, k) for k, chair in enumerate(labels["chairs"])]
     pts = np.concatenate(found) if found else np.zeros((0, 3))
     return pts @ pose[:3, :3].T + pose[:3, 3]
+
+
+def frame_poses(frames: list[Frame], world_boxes: dict) -> dict[Path, np.ndarray]:
+    """Camera-to-world poses of the frames in folders that have world boxes and pose files (``find_poses``)."""
+    from core.scans.sequence import find_poses, pose_frames
+
+    poses = {}
+    for folder in {f.path.parent for f in frames if f.path.parent.name in world_boxes}:
+        try:
+            found = pose_frames([f.path for f in frames if f.path.parent == folder], find_poses(folder), warn=lambda m: None)
+        except DataError:
+            continue
+        poses.update({p.path: p.camera_to_world for p in found})
+    return poses
 
 
 def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_dir: Path) -> list[dict]:
@@ -245,7 +292,6 @@ def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_di
     from scipy.spatial import cKDTree
 
     from core.evaluation.metrics import surface_distances
-    from core.scans.sequence import find_poses, pose_frames
 
     by_folder: dict[Path, list[Frame]] = {}
     for frame in frames:
@@ -254,10 +300,7 @@ def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_di
             by_folder.setdefault(frame.path.parent, []).append(frame)
     rows = []
     for folder, group in by_folder.items():
-        try:
-            poses = {p.path: p.camera_to_world for p in pose_frames([f.path for f in group], find_poses(folder), warn=lambda m: None)}
-        except DataError:
-            continue
+        poses = frame_poses(group, world_boxes)
         group = [f for f in group if f.path in poses]
         boxes = world_boxes[folder.name]
         seen = {f.key: world_chair_points(f, boxes, poses[f.path], labels[f.key]) for f in group}
@@ -291,13 +334,8 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
     from .tables import write_table
 
     frames = find_frames(frames_dir)[:count] if count else find_frames(frames_dir)
-    labels, world_boxes = {}, {}
-    if labels_path is not None:
-        try:
-            everything = json.loads(Path(labels_path).read_text())
-            labels, world_boxes = everything["frames"], everything.get("world_boxes", {})
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"{labels_path}: unreadable labels (a JSON with 'frames': {{frame: {{chairs: [...]}}}}): {e}") from e
+    labels, world_boxes = read_labels(labels_path) if labels_path is not None else ({}, {})
+    poses = frame_poses(frames, world_boxes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     done_path = out_dir / "real_frames.jsonl"  # one line per frame done: a stopped run resumes after them
@@ -316,7 +354,8 @@ def real(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, labels_pat
             chairs += done[frame.key]["chairs"]
             continue
         try:
-            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res, out_dir)
+            row, chair_rows = frame_rows(bundle, frame, labels.get(frame.key) if labels_path else None, res, out_dir,
+                                         poses.get(frame.path), world_boxes.get(frame.path.parent.name, []))
         except Exception as e:  # measured, not hidden: every crash is a row, named with its error
             row = {"frame": frame.key, "crash": f"{type(e).__name__}: {e}"[:300], "objects": 0, "rejected": 0, "labelled_chairs": None,
                    "found": 0, "false_chairs": None, "free_space_violation": float("nan"), "seconds": float("nan"),

@@ -14,7 +14,6 @@ Scored in every held-out frame, where the chair was not fitted from:
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from core.scans.scan import load_scan
 from core.scans.segment import segment_scan
 from core.scans.sequence import Sequence, find_poses, pose_frames, sensor_settings
 from .metrics import surface_distances
-from .real_frames import boxed_chair_points, find_frames, frame_stem
+from .real_frames import boxed_chair_points, find_frames, frame_stem, read_labels
 
 UNCOVERED = 0.03  # m
 PERTURB = (0.10, 3.0)  # m, degrees
@@ -66,8 +65,8 @@ def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict
         to_camera = np.linalg.inv(pose)
         V = mesh_world.vertices @ to_camera[:3, :3].T + to_camera[:3, 3]
         far = []
-        for chair in labels[key]["chairs"]:
-            pts = boxed_chair_points(seg, chair, pose, world_boxes)
+        for k, chair in enumerate(labels[key]["chairs"]):
+            pts = boxed_chair_points(seg, chair, pose, world_boxes, k)
             if not len(pts):
                 continue
             if len(mesh_world.faces):
@@ -180,8 +179,7 @@ def real_sequence(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, l
     with half a chair in view; writes real_sequence.csv / .md."""
     from .tables import write_table
 
-    everything = json.loads(Path(labels_path).read_text())
-    labels, world_boxes = everything["frames"], everything.get("world_boxes", {})
+    labels, world_boxes = read_labels(labels_path)
     by_folder: dict[Path, list] = {}
     for frame in find_frames(frames_dir):
         chairs = (labels.get(frame.key) or {}).get("chairs", [])
