@@ -168,7 +168,7 @@ def test_observed_points_are_scored_against_the_surface_and_their_world_box(tmp_
     """A chair's observed points: on the fitted surface they all count as explained, however large the mesh
     (samples of it would leave gaps); a second labels file adds chairs and world boxes to the first, and a box
     that names its chair filters that chair's points only."""
-    from core.evaluation.real_frames import boxed_chair_points, observed_within, read_labels
+    from core.evaluation.real_frames import boxed_chair_points, in_view, observed_within, read_labels
     from core.mesh.meshing import SurfaceMesh
     from core.scans.segment import Segment, Segmentation
 
@@ -195,3 +195,5 @@ def test_observed_points_are_scored_against_the_surface_and_their_world_box(tmp_
     assert len(boxed_chair_points(seg, chair, np.eye(4), world_boxes["f"], 0)) == 16  # not chair 1's box
     assert len(boxed_chair_points(seg, chair, np.eye(4), world_boxes["f"], 1)) == 4
     assert len(boxed_chair_points(seg, chair, None, world_boxes["f"], 1)) == 16  # no pose: the pixel box alone
+    hidden = {"box": [0, 0, 4, 4], "in_view_half": False}  # the held-out-view and sequence checks score the others
+    assert in_view({"chairs": [hidden, chair]}) == [(1, chair)] and in_view(None) == [] and in_view({"chairs": [hidden]}) == []

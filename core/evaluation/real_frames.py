@@ -103,6 +103,12 @@ def read_labels(paths: str | Path | list) -> tuple[dict, dict]:
     return frames, world_boxes
 
 
+def in_view(entry: dict | None) -> list[tuple[int, dict]]:
+    """A frame's labelled chairs with at least half of them in view, with their index in its list: the chairs
+    the held-out-view and sequence checks fit and score (one half hidden behind a table is neither)."""
+    return [(k, c) for k, c in enumerate((entry or {}).get("chairs", [])) if c.get("in_view_half", True)]
+
+
 def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
     """Which points lie in an oriented world-frame box (labels.json ``world_boxes``: centre, axes as rows,
     half extents)."""
@@ -267,7 +273,7 @@ def world_chair_points(frame: Frame, boxes: list[dict], pose: np.ndarray, labels
 
     scan = load_scan(frame.path, camera=frame.intrinsics, depth_scale=frame.per_metre, depth_format=frame.depth_format)
     seg = segment_scan(scan.depth, scan.camera, source=str(frame.path))
-    found = [boxed_chair_points(seg, chair, pose, boxes, k) for k, chair in enumerate(labels["chairs"])]
+    found = [boxed_chair_points(seg, chair, pose, boxes, k) for k, chair in in_view(labels)]
     pts = np.concatenate(found) if found else np.zeros((0, 3))
     return pts @ pose[:3, :3].T + pose[:3, 3]
 
@@ -295,8 +301,7 @@ def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_di
 
     by_folder: dict[Path, list[Frame]] = {}
     for frame in frames:
-        chairs = (labels.get(frame.key) or {}).get("chairs", [])
-        if chairs and all(c.get("in_view_half", True) for c in chairs) and frame.path.parent.name in world_boxes:
+        if in_view(labels.get(frame.key)) and frame.path.parent.name in world_boxes:
             by_folder.setdefault(frame.path.parent, []).append(frame)
     rows = []
     for folder, group in by_folder.items():
@@ -305,7 +310,7 @@ def held_out_views(frames: list[Frame], labels: dict, world_boxes: dict, mesh_di
         boxes = world_boxes[folder.name]
         seen = {f.key: world_chair_points(f, boxes, poses[f.path], labels[f.key]) for f in group}
         for fit in group:
-            meshes = [chair_mesh(mesh_dir, fit.key, k) for k in range(len(labels[fit.key]["chairs"]))]
+            meshes = [chair_mesh(mesh_dir, fit.key, k) for k, _ in in_view(labels[fit.key])]
             meshes = [trimesh.load(m, process=False) for m in meshes if m.is_file()]
             mesh = trimesh.util.concatenate(meshes).apply_transform(poses[fit.path]) if meshes else None
             tree = cKDTree(seen[fit.key]) if len(seen[fit.key]) else None

@@ -30,7 +30,7 @@ from core.scans.scan import load_scan
 from core.scans.segment import segment_scan
 from core.scans.sequence import Sequence, find_poses, pose_frames, sensor_settings
 from .metrics import surface_distances
-from .real_frames import boxed_chair_points, find_frames, frame_stem, read_labels
+from .real_frames import boxed_chair_points, find_frames, frame_stem, in_view, read_labels
 
 UNCOVERED = 0.03  # m
 PERTURB = (0.10, 3.0)  # m, degrees
@@ -65,7 +65,7 @@ def held_out_scores(mesh_world: trimesh.Trimesh, held: list[tuple], labels: dict
         to_camera = np.linalg.inv(pose)
         V = mesh_world.vertices @ to_camera[:3, :3].T + to_camera[:3, 3]
         far = []
-        for k, chair in enumerate(labels[key]["chairs"]):
+        for k, chair in in_view(labels[key]):
             pts = boxed_chair_points(seg, chair, pose, world_boxes, k)
             if not len(pts):
                 continue
@@ -114,7 +114,7 @@ def _chair_object(sequence: Sequence, segs, floor, keys: list[str], labels: dict
     for obj in find_objects(sequence, segs, floor, warn=lambda m: None):
         inside = 0
         for v in obj.views:
-            for chair in labels[keys[v.frame]]["chairs"]:
+            for _, chair in in_view(labels[keys[v.frame]]):
                 x0, y0, x1, y1 = (int(round(c)) for c in chair["box"])
                 inside += int((segs[v.frame].labels[y0:y1, x0:x1] == v.segment.label).sum())
         if inside > score:
@@ -182,8 +182,7 @@ def real_sequence(bundle: Bundle, frames_dir: str | Path, out_dir: str | Path, l
     labels, world_boxes = read_labels(labels_path)
     by_folder: dict[Path, list] = {}
     for frame in find_frames(frames_dir):
-        chairs = (labels.get(frame.key) or {}).get("chairs", [])
-        if chairs and all(c.get("in_view_half", True) for c in chairs):
+        if in_view(labels.get(frame.key)):
             by_folder.setdefault(frame.path.parent, []).append(frame)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
