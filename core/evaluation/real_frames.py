@@ -8,7 +8,9 @@ chairs per frame. Every frame is completed as ``complete --all-objects`` would, 
   image) has IoU >= 0.4 with the label's and whose height is 0.6-1.3 m;
 - false chairs: accepted objects (not reported as "not a chair", ``scans.check``) whose box has IoU < 0.2
   with every labelled chair (labelled frames only);
-- per labelled chair, the share of its observed points within 2 cm of the fitted surface (0 if not found);
+- per labelled chair, the share of its observed points within 2 cm of the fitted surface (0 if not found): the
+  object points of its pixel box, and of those only the ones in its world-frame box where the labels give one
+  and the frame has a pose (a kitchen chair's box also holds the table's leg), measured to the triangles;
 - per fitted object, the share of its surface seen in front of the observed depth by more than 3 cm (it
   fills space the sensor saw through: a free-space violation, ``scans.check.seen_through``);
 - seconds per frame. A frame whose completion raises is a crash, named with its error.
