@@ -6,10 +6,11 @@
 # 400 shapes of the seating family (core/data/seating.py: four-legged, office, cantilever, sled, rocking,
 # S-shaped and panel chairs, armchairs, sofas, lounges, stools, benches), 80 held out by prepare's seeded
 # split. 750 epochs of the default's recipe (seating_specs.json; rates halved every 150 epochs, to twice the
-# default's final rates): ~12 s an epoch on 2 cores, 2.5 hours. The run that made the candidate began on
-# an 1800-epoch schedule (halving every 300), was shortened to 900 epochs at epoch 283 (so its epochs 150-283
-# ran at the first rates) and to these 750 at epoch 579, for the session's time. Synthetic shapes only: the real
-# meshes of ../shared/realdata are for measuring (`evaluate --experiments real-shapes`), never for training.
+# default's final rates): 3.9 s an epoch on 2 cores, 48 min after 14 min of prepare (2026-12-06; ~12 s an epoch
+# on a slower machine). That run, straight through, is in seating_checkpoint/ (copy it into RUN/exp to resume
+# from it); an earlier candidate's run was shortened from 1800 to 900 and then these 750 epochs on the way.
+# Synthetic shapes only: the real meshes of ../shared/realdata are for measuring (`evaluate --experiments
+# real-shapes`), never for training.
 # It ships only if it beats the default on the real and synthetic targets of issue 38:
 #   deepsdf import RUN/exp -o resources/default.safetensors --data RUN/data
 set -euo pipefail
