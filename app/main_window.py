@@ -383,6 +383,7 @@ class MainWindow(QMainWindow):
             fused: list[FusedObject] = [o for _, o in result]
             self.world_meshes = join_meshes([o.mesh for o in fused])
             self.viewer.set_mesh(join_meshes([o.mesh.moved(first) for o in fused]))
+            self._fitted_status(len(fused))
             kind = category(self.bundle)
             self.optimize.mark_checked({k: o.found.check for k, o in result if o.found.check is not None}, kind)
             self.optimize.result_label.setText("\n".join(
@@ -396,6 +397,7 @@ class MainWindow(QMainWindow):
             self._request += 1  # a live preview still in flight is stale now
             self._scene_poses = {}
             self.viewer.set_mesh(join_meshes([o.mesh for o in result]))
+            self._fitted_status(len(result))
             kind = category(self.bundle)
             self.optimize.mark_checked({o.segment.label: o.check for o in result if o.check is not None}, kind)
             self.optimize.result_label.setText("\n".join(
@@ -459,6 +461,10 @@ class MainWindow(QMainWindow):
         self.settings.setValue("resolution", res)
         self._request = self.mesher.request(self.bundle.decoder, z, min(res, PREVIEW_RES) if preview else res,
                                             progressive=not preview)
+
+    def _fitted_status(self, count: int) -> None:
+        """The status bar names the fitted objects' meshes, not the last coarse preview shown during the fit."""
+        self.status.setText(f"{self.bundle.decoder.device.type.upper()} · {self.explore.res()}³ · {count} fitted object(s)")
 
     def _on_mesh(self, rid: int, mesh) -> None:
         if rid != self._request:

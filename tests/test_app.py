@@ -366,6 +366,7 @@ def test_sensor_scan_objects_fit_in_its_frame_cancel_and_export(window, qtbot, t
     window.start_fit()
     qtbot.waitUntil(lambda: not window.fitter.running, timeout=400_000)
     assert window.optimize.result_label.text().count("nearest training shape") == 1
+    assert window.status.text().endswith(f"{window.explore.res()}³ · 1 fitted object(s)")  # not the last preview's
     fitted = next(window.optimize.objects.item(i) for i in range(window.optimize.objects.count())
                   if window.optimize.objects.item(i).data(Qt.UserRole) == chairs[1])
     assert "(score " in fitted.text()  # its check: a chair, or greyed as not one
