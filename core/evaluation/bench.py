@@ -267,17 +267,17 @@ def bench_real(bundle, frames_dir, labels_path, count: int = 3, res: int = 128, 
     from core.scans.pose import model_height
     from core.scans.scan import back_project, load_scan
     from core.scans.segment import segment_scan
-    from .real_frames import find_frames, read_labels
+    from .real_frames import find_frames, in_view, read_labels
 
     labels = read_labels(labels_path)[0]
-    frames = [f for f in find_frames(frames_dir) if any(c.get("in_view_half", True) for c in labels.get(f.key, {}).get("chairs", []))]
+    frames = [f for f in find_frames(frames_dir) if in_view(labels.get(f.key))]
     height = model_height(bundle.decoder, bundle.latents.codes)
     echo(f"bench scenes, real frames ({frames_dir}): a labelled chair per frame, depth file to mesh ({res}^3); "
          f"target <= 10 s per object; {_where(bundle.decoder.device)}")
     echo(f"{'frame':>44} {'segment s':>10} {'fit s':>7} {'object s':>9} {'LM share':>9}")
     rows = []
     for frame in frames[:count]:
-        box = next(c for c in labels[frame.key]["chairs"] if c.get("in_view_half", True))["box"]
+        box = in_view(labels[frame.key])[0][1]["box"]
         profile = cProfile.Profile()
         t0 = time.perf_counter()
         profile.enable()

@@ -119,12 +119,12 @@ def in_world_box(points_world: np.ndarray, box: dict) -> np.ndarray:
 
 
 def boxed_chair_points(seg, chair: dict, camera_to_world: np.ndarray | None, world_boxes: list[dict],
-                       index: int | None = None) -> np.ndarray:
+                       index: int) -> np.ndarray:
     """A labelled chair's observed points (``chair_points``, camera frame), those inside its oriented world-frame
     boxes where the labels give them (``in_world_box``): its pixel box may also hold a table's leg. A box with a
-    ``chair`` key is the box of that chair of a frame's list (``index``) only."""
+    ``chair`` key is the box of that chair of a frame's list only (``index``: this chair's place in it)."""
     pts = chair_points(seg, chair["box"])
-    world_boxes = [b for b in world_boxes if index is None or b.get("chair", index) == index]
+    world_boxes = [b for b in world_boxes if b.get("chair", index) == index]
     if not world_boxes or not len(pts) or camera_to_world is None:
         return pts
     world = pts @ camera_to_world[:3, :3].T + camera_to_world[:3, 3]
